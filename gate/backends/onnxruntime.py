@@ -1,0 +1,199 @@
+"""ONNX Runtime backend: fp32 ONNX baselines, INT8 candidates, CPU inference.
+
+Recipes (``method``):
+
+* ``dynamic``: weights quantized to INT8 ahead of time, activations quantized at run time
+  (``onnxruntime.quantization.quantize_dynamic``). No calibration data.
+* ``static``: QDQ format with activations calibrated on ``calibration_size`` eval items
+  (``quantize_static``, MinMax). Seen here on a transformer (shared/DEPS.md): slower than fp32
+  and much less faithful with default settings; measure before choosing it.
+
+Sessions are opened with ``session.intra_op.allow_spinning=0`` for baseline and candidate
+alike: spinning intra-op threads of one session slow the next one measured in the same job
+(shared/DEPS.md), and the measurement alternates them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from gate.backends.base import Artifact, BuildContext, Session
+from gate.config import Strict
+from gate.errors import BackendError, ConfigError
+
+
+class OrtRecipe(Strict):
+    """ONNX Runtime INT8 quantization settings.
+
+    ``op_types`` limits quantization to those ONNX op types (default: the library's default
+    set); ``calibration_size`` is the number of eval items used to calibrate ``static``.
+    """
+
+    precision: Literal["int8"] = "int8"
+    method: Literal["dynamic", "static"] = "dynamic"
+    per_channel: bool = False
+    reduce_range: bool = False
+    weight_type: Literal["qint8", "quint8"] = "qint8"
+    calibration_size: int = Field(default=100, ge=1, le=10_000)
+    op_types: list[str] | None = None
+
+
+def check_onnx_file(path: Path) -> None:
+    """Refuse files that are not ONNX protobufs before a runtime parses them.
+
+    Raises:
+        ConfigError: empty files, zip archives (a common mistake: a renamed ``.zip`` or a
+            PyTorch checkpoint saved under ``.onnx``), and files ``onnx`` cannot load.
+    """
+    import onnx
+
+    size = path.stat().st_size
+    if size == 0:
+        raise ConfigError("ONNX file is empty (0 bytes)", location=str(path))
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PK\x03\x04":
+        raise ConfigError(
+            "not an ONNX model: the file is a zip archive (a PyTorch checkpoint or a renamed .zip?)",
+            location=str(path),
+        )
+    try:
+        onnx.checker.check_model(str(path))
+    except (onnx.checker.ValidationError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"invalid ONNX model: {first}", location=str(path)) from None
+
+
+class _OrtSession:
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._names = [i.name for i in session.get_inputs()]
+
+    def run(self, feeds: Mapping[str, Any]) -> Any:
+        return self._session.run(None, {n: feeds[n] for n in self._names})[0]
+
+
+class OnnxRuntimeBackend:
+    """The ``onnxruntime`` backend (see the module docstring)."""
+
+    name = "onnxruntime"
+    recipe_model = OrtRecipe
+
+    def versions(self) -> dict[str, str]:
+        import onnx
+        import onnxruntime
+
+        return {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}
+
+    def make_baseline(self, source: Path, ctx: BuildContext, out: Path) -> Artifact:
+        """Export a transformers checkpoint to fp32 ONNX (TorchScript exporter, one file)."""
+        import torch
+
+        from gate.tasks import embedding
+
+        if ctx.task != "sentence-embedding":
+            raise BackendError(f"onnxruntime cannot build a baseline for task {ctx.task}")
+        module = embedding.torch_module(source)
+        seq = ctx.input["sequence_length"]
+        dummy = tuple(torch.ones((1, seq), dtype=torch.int64) for _ in embedding.FEEDS)
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / "model.onnx"
+        axes = {name: {0: "batch", 1: "sequence"} for name in embedding.FEEDS}
+        axes["embedding"] = {0: "batch"}
+        with torch.no_grad():
+            # dynamo=False: the dynamo exporter writes external data even for small models
+            # and is slower here (shared/DEPS.md); the TorchScript exporter gives one file.
+            torch.onnx.export(
+                module, dummy, str(target), input_names=list(embedding.FEEDS),
+                output_names=["embedding"], dynamic_axes=axes, opset_version=ctx.opset,
+                dynamo=False,
+            )
+        check_onnx_file(target)
+        return Artifact.describe(
+            out, fmt="onnx", backend=self.name, precision="fp32", entry="model.onnx",
+            details={"exporter": "torch.onnx.export(dynamo=False)", "opset": ctx.opset,
+                     "torch": torch.__version__},
+        )
+
+    def optimize(self, baseline: Path, recipe: Strict, ctx: BuildContext, out: Path) -> Artifact:
+        """Quantize the baseline ONNX to INT8 as ``recipe`` (an :class:`OrtRecipe`) says."""
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        assert isinstance(recipe, OrtRecipe)  # the registry validated it with recipe_model
+        base = Artifact.read(baseline)
+        source = baseline / base.entry
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / "model.onnx"
+        weight_type = QuantType.QInt8 if recipe.weight_type == "qint8" else QuantType.QUInt8
+        with tempfile.TemporaryDirectory() as tmp:
+            prepared = Path(tmp) / "prepared.onnx"
+            # shape inference + graph optimisation first, as ORT's quantization guide advises
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
+            if recipe.method == "dynamic":
+                quantize_dynamic(
+                    str(prepared), str(target), weight_type=weight_type,
+                    per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
+                    op_types_to_quantize=recipe.op_types,
+                )
+            else:
+                if ctx.calibration_inputs is None:
+                    raise BackendError("static quantization needs calibration inputs")
+                quantize_static(
+                    str(prepared), str(target), _CalibrationReader(ctx.calibration_inputs, recipe.calibration_size),
+                    quant_format=QuantFormat.QDQ, weight_type=weight_type,
+                    activation_type=QuantType.QInt8, per_channel=recipe.per_channel,
+                    reduce_range=recipe.reduce_range, op_types_to_quantize=recipe.op_types,
+                )
+        check_onnx_file(target)
+        return Artifact.describe(
+            out, fmt="onnx", backend=self.name, precision="int8", entry="model.onnx",
+            details={"method": recipe.method, "per_channel": recipe.per_channel,
+                     "weight_type": recipe.weight_type},
+        )
+
+    def open(self, artifact: Path, threads: int) -> Session:
+        import onnxruntime as ort
+
+        desc = Artifact.read(artifact)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            session = ort.InferenceSession(
+                str(artifact / desc.entry), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ORT raises its own untyped errors; re-raised as ours
+            raise BackendError(f"onnxruntime could not load {artifact / desc.entry}: {exc}") from exc
+        return _OrtSession(session)
+
+
+class _CalibrationReader:
+    """Feeds the first ``limit`` eval items to ORT's static-quantization calibrator."""
+
+    def __init__(self, inputs_npz: Path, limit: int) -> None:
+        import numpy as np
+
+        from gate.tasks import embedding
+
+        with np.load(inputs_npz) as data:
+            self._items: Iterator[dict[str, Any]] = iter(embedding.eval_feeds(data)[:limit])
+
+    def get_next(self) -> dict[str, Any] | None:
+        return next(self._items, None)
+
+    def rewind(self) -> None:  # the MinMax calibrator reads once
+        pass
+
+
+BACKEND = OnnxRuntimeBackend()
+
+__all__ = ["BACKEND", "OnnxRuntimeBackend", "OrtRecipe", "check_onnx_file"]

@@ -1,0 +1,3 @@
+"""One module per `gate` subcommand; each exposes ``add_parser`` and ``run(args) -> int``."""
+
+COMMANDS = ("validate", "schema", "plan", "baseline", "optimize", "measure", "decide", "record")

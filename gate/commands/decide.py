@@ -1,0 +1,53 @@
+"""``gate decide``: apply each manifest's policy to its measurements; write and print reports.
+
+Writes ``build/gate/<model>/decision.json`` and ``report.md``, prints the per-rule tables,
+and exits 0 (pass), 1 (blocked), or 3 (a target could not be measured), the worst over all
+manifests given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gate.errors import ExitCode
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("decide", help="apply the policy to the measurements; exit 0 pass, 1 blocked, 3 error")
+    p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
+    p.add_argument("--policy", type=Path, help="use this policy file instead of the manifests' own")
+    p.add_argument("--quiet", action="store_true", help="do not print the tables")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gate import layout
+    from gate.backends.base import write_json_atomic
+    from gate.decision import decide
+    from gate.loading import load_pair
+    from gate.plan import find_manifests
+    from gate.reports.markdown import render_markdown
+    from gate.reports.terminal import print_decision
+
+    root = Path.cwd()
+    paths = args.manifests or find_manifests(root)
+    if not paths:
+        print(f"no gate.yaml manifests under {root}")
+        return ExitCode.BAD_INPUT
+    pairs = [load_pair(p, args.policy) for p in paths]  # every input is valid before deciding
+    code = ExitCode.PASS
+    for loaded, policy in pairs:
+        decision = decide(loaded, policy, root)
+        measurements = {}
+        for t in decision.targets:
+            if t.measurements and t.error is None:
+                measurements[t.target] = json.loads((root / t.measurements).read_text())
+        write_json_atomic(root / layout.decision_file(decision.model), decision.dump())
+        report = root / layout.report_file(decision.model)
+        report.write_text(render_markdown(decision, measurements))
+        if not args.quiet:
+            print_decision(decision)
+            print(f"decision: {layout.decision_file(decision.model)}  report: {layout.report_file(decision.model)}")
+        code = max(code, ExitCode(decision.exit_code))
+    return code

@@ -1,0 +1,35 @@
+"""``gate plan``: render dvc.yaml and gate-params.yaml for the manifests in the repository."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gate.errors import ExitCode
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("plan", help="render dvc.yaml (and gate-params.yaml) from the manifests")
+    p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
+    p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    p.add_argument("--check", action="store_true", help="exit 1 if the files are not up to date")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gate.loading import load_pair
+    from gate.plan import ensure_dvc_config, find_manifests, write_plan
+
+    root = args.root.resolve()
+    paths = args.manifests or find_manifests(root)
+    if not paths:
+        print(f"no gate.yaml manifests under {root}")
+        return ExitCode.BAD_INPUT
+    loaded = [load_pair(p)[0] for p in paths]
+    changed = write_plan(loaded, root, check=args.check)
+    if not args.check and ensure_dvc_config(root):
+        print("set core.analytics and core.check_update to false in .dvc/config")
+    for path in changed:
+        print(f"{'stale' if args.check else 'wrote'} {path.relative_to(root)}")
+    if not changed:
+        print("plan is up to date")
+    return ExitCode.BLOCKED if (args.check and changed) else ExitCode.PASS

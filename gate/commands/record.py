@@ -1,0 +1,30 @@
+"""``gate record``: write the decisions' lineage to MLflow (runs, artifacts, model versions)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gate.errors import ExitCode
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("record", help="record decisions, measurements and candidates in MLflow")
+    p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gate import progress
+    from gate.lineage import record
+    from gate.manifest import load_manifest
+    from gate.plan import find_manifests
+
+    root = Path.cwd()
+    paths = args.manifests or find_manifests(root)
+    for path in paths:
+        model = load_manifest(path).manifest.name
+        with progress.step(f"{model}: recording lineage in MLflow"):
+            result = record(root, model)
+        print(json.dumps({"model": model, **result}))
+    return ExitCode.PASS

