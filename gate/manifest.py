@@ -64,7 +64,7 @@ class BaselineSpec(Strict):
 
     backend: str = "onnxruntime"
     precision: Literal["fp32"] = "fp32"
-    opset: int = Field(default=17, ge=11, le=23)
+    opset: int = Field(default=18, ge=18, le=23)  # the dynamo exporter's minimum
 
 
 class MeasureSpec(Strict):

@@ -1,7 +1,9 @@
 """The backend registry: the one place where backends are found.
 
-Built-in backends and third-party plugins are registered the same way, through the
-``edge_gate.backends`` entry-point group (see ``pyproject.toml``). A plugin package declares::
+Built-in backends and third-party plugins go through the same path: an ``"module:attribute"``
+reference, loaded on first use and passed to :func:`register`. Built-ins are listed in
+:data:`BUILTIN` (as simonw/llm registers its default plugins directly); plugins declare an
+entry point in the ``edge_gate.backends`` group::
 
     [project.entry-points."edge_gate.backends"]
     mybackend = "my_package.module:BACKEND"
@@ -12,12 +14,17 @@ that use them. Tests inject fakes with :func:`register`, the same registry the r
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import entry_points
 
 from gate.backends.base import Backend
 from gate.errors import ConfigError
 
 GROUP = "edge_gate.backends"
+#: The backends that ship with edge-gate, by name.
+BUILTIN: dict[str, str] = {
+    "onnxruntime": "gate.backends.onnxruntime:BACKEND",
+}
 _registry: dict[str, Backend] = {}
 _loaded = False
 
@@ -32,10 +39,13 @@ def _load_entry_points() -> None:
     if _loaded:
         return
     _loaded = True
+    refs = dict(BUILTIN)
     for ep in entry_points(group=GROUP):
-        if ep.name not in _registry:
-            backend = ep.load()
-            register(backend)
+        refs.setdefault(ep.name, ep.value)
+    for name, ref in refs.items():
+        if name not in _registry:
+            module, _, attr = ref.partition(":")
+            register(getattr(importlib.import_module(module), attr))
 
 
 def available() -> list[str]:

@@ -129,5 +129,5 @@ class BuildContext(BaseModel):
 
     task: str
     input: dict[str, int]
-    opset: int = 17
+    opset: int = 18
     calibration_inputs: Path | None = None

@@ -15,6 +15,7 @@ alike: spinning intra-op threads of one session slow the next one measured in th
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -91,7 +92,7 @@ class OnnxRuntimeBackend:
         return {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}
 
     def make_baseline(self, source: Path, ctx: BuildContext, out: Path) -> Artifact:
-        """Export a transformers checkpoint to fp32 ONNX (TorchScript exporter, one file)."""
+        """Export a transformers checkpoint to fp32 ONNX (dynamo exporter, one file)."""
         import torch
 
         from gate.tasks import embedding
@@ -104,19 +105,19 @@ class OnnxRuntimeBackend:
         out.mkdir(parents=True, exist_ok=True)
         target = out / "model.onnx"
         axes = {name: {0: "batch", 1: "sequence"} for name in embedding.FEEDS}
-        axes["embedding"] = {0: "batch"}
+        axes[embedding.OUTPUT] = {0: "batch"}
         with torch.no_grad():
-            # dynamo=False: the dynamo exporter writes external data even for small models
-            # and is slower here (shared/DEPS.md); the TorchScript exporter gives one file.
+            # The TorchScript exporter (dynamo=False) fails on transformers 5's mask helpers
+            # here; the dynamo exporter works, written as one file (no external data).
             torch.onnx.export(
                 module, dummy, str(target), input_names=list(embedding.FEEDS),
-                output_names=["embedding"], dynamic_axes=axes, opset_version=ctx.opset,
-                dynamo=False,
+                output_names=[embedding.OUTPUT], dynamic_axes=axes, opset_version=ctx.opset,
+                dynamo=True, external_data=False, verbose=False,
             )
         check_onnx_file(target)
         return Artifact.describe(
             out, fmt="onnx", backend=self.name, precision="fp32", entry="model.onnx",
-            details={"exporter": "torch.onnx.export(dynamo=False)", "opset": ctx.opset,
+            details={"exporter": "torch.onnx.export(dynamo=True)", "opset": ctx.opset,
                      "torch": torch.__version__},
         )
 
@@ -131,10 +132,14 @@ class OnnxRuntimeBackend:
         out.mkdir(parents=True, exist_ok=True)
         target = out / "model.onnx"
         weight_type = QuantType.QInt8 if recipe.weight_type == "qint8" else QuantType.QUInt8
-        with tempfile.TemporaryDirectory() as tmp:
+        # ORT's quantization tools leave temporary files in the working directory: keep them
+        # out of the user's repository
+        with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
             prepared = Path(tmp) / "prepared.onnx"
             # shape inference + graph optimisation first, as ORT's quantization guide advises
-            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=False)
+            # symbolic shape inference fails on dynamo-exported graphs; ONNX shape inference
+            # and the graph optimisation still run
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
             if recipe.method == "dynamic":
                 quantize_dynamic(
                     str(prepared), str(target), weight_type=weight_type,

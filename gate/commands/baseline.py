@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     backend = get_backend(m.baseline.backend)
     with progress.step(f"{m.name}: converting the source to the {m.baseline.precision} baseline ({backend.name})"):
         artifact = backend.make_baseline(loaded.source_path(), build_context(loaded, inputs), out)
+        artifact.write(out)
     with progress.step(f"{m.name}: checking the baseline against the source framework"):
         fidelity = conversion_fidelity(loaded, out, inputs)
     artifact.details["conversion_fidelity"] = fidelity

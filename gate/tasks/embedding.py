@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 FEEDS = ("input_ids", "attention_mask", "token_type_ids")
+#: Output name of exported artifacts ("embedding" collides with a node name of BERT graphs).
+OUTPUT = "sentence_embedding"
 
 
 def read_items(path: Path) -> list[str]:
@@ -115,7 +117,9 @@ def torch_module(source: Path) -> Any:
     """
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()  # the load report lists a buffer the checkpoint carries
     model = AutoModel.from_pretrained(str(source), local_files_only=True)
     model.eval()
 
