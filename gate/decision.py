@@ -5,11 +5,17 @@ verdicts from here and never recompute them. Rules:
 
 * a target whose measurements are missing, unreadable, or stale (computed for another config
   hash than the manifest now gives) is ERROR;
+* a target whose baseline and candidate ran on different hardware fingerprints is ERROR:
+  they are never compared (shared case C03);
+* a rule's verdict comes from the confidence interval of its value (:mod:`gate.stats`):
+  PASS when the whole interval meets the bound, FAIL when it misses, INCONCLUSIVE between;
 * a rule whose figures are missing, zero where divided, or not finite is ERROR;
 * a FAIL covered by an unexpired waiver becomes WAIVED (the waiver is shown); an expired
   waiver changes nothing and is reported;
 * a target's verdict is the worst of its rules, the decision's the worst of its targets
-  (:func:`gate.rules.worst`): every target must pass for the manifest to pass.
+  (:func:`gate.rules.worst`): every target must pass for the manifest to pass;
+* an INCONCLUSIVE decision exits 1 under the policy's ``inconclusive: block`` (the default)
+  and 0 under ``warn`` or ``neutral``; its verdict stays INCONCLUSIVE in every report.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from gate.config import sha256_file
 from gate.errors import ExitCode
 from gate.manifest import LoadedManifest, Target
 from gate.policy import LoadedPolicy, Rule
-from gate.rules import Verdict, compare_value, judge, worst
+from gate.rules import Verdict, worst
+from gate.stats import judge_interval, rule_interval
+from gate.tasks import get_task
 
 SCHEMA = "edge-gate/decision/v1"
 EXIT_CODES = {
@@ -51,6 +59,10 @@ class RuleResult(BaseModel):
     baseline: float | None = None
     candidate: float | None = None
     value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    confidence: float | None = None
+    method: str | None = None
     verdict: Verdict
     reason: str
     waiver: dict[str, Any] | None = None
@@ -86,6 +98,7 @@ class Decision(BaseModel):
     primary_metric: str
     verdict: Verdict
     exit_code: int
+    inconclusive_mode: str = "block"
     decided_at: str
     targets: list[TargetResult]
     notes: list[str] = []
@@ -96,24 +109,32 @@ class Decision(BaseModel):
         return data
 
 
-def _rule_result(rule: Rule, base: dict[str, float], cand: dict[str, float], primary: str) -> RuleResult:
+def _rule_result(rule: Rule, doc: dict[str, Any], primary: str, policy: LoadedPolicy,
+                 item_statistics: dict[str, tuple[str, str]]) -> RuleResult:
     metric = primary if rule.metric == "accuracy" else rule.metric
     common = {"rule": rule.id, "description": rule.description, "metric": metric,
               "compare": rule.compare, "bound": rule.bound_text(), "min": rule.min, "max": rule.max}
-    b, c = base.get(metric), cand.get(metric)
+    b, c = doc["baseline"]["metrics"].get(metric), doc["candidate"]["metrics"].get(metric)
     if b is None or c is None:
         side = "baseline" if b is None else "candidate"
         return RuleResult(**common, verdict=Verdict.ERROR, reason=f"{metric} was not measured for the {side}")
+    common |= {"baseline": b, "candidate": c}
+    st = policy.policy.statistics
     try:
-        value = compare_value(rule.compare, c, b)
+        iv = rule_interval(rule, metric, doc, item_statistics, confidence=st.confidence,
+                           resamples=st.resamples, seed=st.seed)
     except ZeroDivisionError:
-        return RuleResult(**common, baseline=b, candidate=c, verdict=Verdict.ERROR,
-                          reason=f"{rule.compare} divides by a zero {metric}")
+        return RuleResult(**common, verdict=Verdict.ERROR, reason=f"{rule.compare} divides by a zero {metric}")
+    except KeyError as exc:
+        return RuleResult(**common, verdict=Verdict.ERROR, reason=f"the measurements lack the samples of {exc}")
     except ValueError as exc:
-        return RuleResult(**common, baseline=b, candidate=c, verdict=Verdict.ERROR, reason=str(exc))
-    verdict = judge(rule, value)
-    reason = f"{rule.compare} {value:.4g} {'meets' if verdict == Verdict.PASS else 'misses'} {rule.bound_text()}"
-    return RuleResult(**common, baseline=b, candidate=c, value=value, verdict=verdict, reason=reason)
+        return RuleResult(**common, verdict=Verdict.ERROR, reason=str(exc))
+    verdict = judge_interval(rule, iv)
+    where = {Verdict.PASS: "meets", Verdict.FAIL: "misses", Verdict.INCONCLUSIVE: "straddles"}[verdict]
+    span = "" if iv.low == iv.high else f" ({iv.confidence * 100:.4g}% interval [{iv.low:.4g}, {iv.high:.4g}])"
+    reason = f"{rule.compare} {iv.value:.4g}{span} {where} {rule.bound_text()}"
+    return RuleResult(**common, value=iv.value, low=iv.low, high=iv.high, confidence=iv.confidence,
+                      method=iv.method, verdict=verdict, reason=reason)
 
 
 def _apply_waivers(results: list[RuleResult], target: Target, loaded: LoadedManifest, today: dt.date,
@@ -150,9 +171,9 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
         return _target_error(target, config_hash, f"not measured: {rel} does not exist (did its stages run?)")
     try:
         doc = json.loads(path.read_text())
-        base, cand = doc["baseline"]["metrics"], doc["candidate"]["metrics"]
         recorded_hash = doc["config_hash"]
         fp = doc["fingerprint"]
+        fingerprints = {role: doc[role]["fingerprint"]["id"] for role in ("baseline", "candidate")}
     except (ValueError, KeyError, TypeError) as exc:
         return _target_error(target, config_hash, f"unreadable measurements {rel}: {exc!r}", str(rel))
     if recorded_hash != config_hash:
@@ -160,7 +181,14 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
             target, config_hash,
             f"stale measurements: {rel} was computed for config {recorded_hash}, the manifest now "
             f"gives {config_hash}; run `gate plan` and `dvc repro`", str(rel))
-    results = [_rule_result(rule, base, cand, loaded.manifest.eval.primary) for rule in policy.policy.rules]
+    if fingerprints["baseline"] != fingerprints["candidate"]:
+        return _target_error(
+            target, config_hash,
+            f"baseline (hardware {fingerprints['baseline']}) and candidate (hardware "
+            f"{fingerprints['candidate']}) were measured on different machines; they are never compared",
+            str(rel))
+    stats = get_task(loaded.manifest.task).item_statistics
+    results = [_rule_result(rule, doc, loaded.manifest.eval.primary, policy, stats) for rule in policy.policy.rules]
     _apply_waivers(results, target, loaded, today, notes)
     return TargetResult(
         target=target.name, target_id=target.target_id(), backend=target.backend,
@@ -176,11 +204,16 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
     notes: list[str] = []
     targets = [decide_target(loaded, policy, t, root, today, notes) for t in loaded.manifest.targets]
     verdict = worst([t.verdict for t in targets])
+    mode = policy.policy.statistics.inconclusive
+    exit_code = EXIT_CODES[verdict]
+    if verdict == Verdict.INCONCLUSIVE and mode != "block":
+        exit_code = ExitCode.PASS
+        notes.append(f"INCONCLUSIVE does not block under this policy (inconclusive: {mode})")
     return Decision(
         model=loaded.manifest.name, task=loaded.manifest.task,
         manifest=str(loaded.path.relative_to(loaded.repo_root)) if loaded.path.resolve().is_relative_to(loaded.repo_root) else str(loaded.path),
         manifest_sha256=loaded.sha256, policy=policy.policy.name, policy_path=str(policy.path),
         policy_sha256=policy.sha256, primary_metric=loaded.manifest.eval.primary, verdict=verdict,
-        exit_code=int(EXIT_CODES[verdict]),
+        exit_code=int(exit_code), inconclusive_mode=mode,
         decided_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), targets=targets, notes=notes,
     )

@@ -72,12 +72,15 @@ class MeasureSpec(Strict):
 
     Defaults: 10 warm-up runs per round and at least 50 timed runs in total (issue "The main
     job"); the timed runs are split over ``rounds`` that alternate baseline and candidate.
+    Memory is read in ``memory_processes`` fresh processes per side (the memory rule's
+    interval resamples them). ``timeout_s`` bounds the whole measurement of one target.
     """
 
     warmup_runs: int = Field(default=10, ge=1)
     timed_runs: int = Field(default=100, ge=50)
     rounds: int = Field(default=5, ge=1)
     threads: int = Field(default=2, ge=1, le=256)
+    memory_processes: int = Field(default=3, ge=1, le=20)
     timeout_s: float = Field(default=900.0, gt=0)
 
 

@@ -40,6 +40,8 @@ GENERIC_METRICS: dict[str, Literal["lower", "higher"]] = {
     "peak_rss_bytes": "lower",
     "model_memory_bytes": "lower",
     "model_size_bytes": "lower",
+    "latency_cv": "lower",  # stdev / mean of the timed runs
+    "latency_tail_ratio": "lower",  # p99 / p50
 }
 
 
@@ -70,12 +72,34 @@ class Rule(Strict):
         return f"in [{self.min:g}, {self.max:g}]"
 
 
+class Statistics(Strict):
+    """How noisy measurements become verdicts (see :mod:`gate.stats`).
+
+    ``confidence``: level of the bootstrap intervals (default 0.95). ``resamples``: bootstrap
+    resamples (2000 puts the Monte-Carlo error of a 95% percentile end well below 1% of the
+    interval's width; Efron & Tibshirani 1993 recommend >= 1000 for intervals). ``seed``:
+    makes intervals reproducible. ``time_budget_s``: seconds of extra interleaved rounds the
+    measure stage may spend per target while a latency rule is INCONCLUSIVE, up to
+    ``max_rounds`` rounds in all. ``inconclusive``: what an INCONCLUSIVE verdict does:
+    ``block`` (exit 1, like a failure), ``warn`` (exit 0, shown as a warning) or ``neutral``
+    (exit 0, shown as neither pass nor fail).
+    """
+
+    confidence: float = Field(default=0.95, ge=0.5, le=0.999)
+    resamples: int = Field(default=2000, ge=200, le=100_000)
+    seed: int = Field(default=0, ge=0)
+    time_budget_s: float = Field(default=60.0, ge=0.0, le=3600.0)
+    max_rounds: int = Field(default=30, ge=1, le=1000)
+    inconclusive: Literal["block", "warn", "neutral"] = "block"
+
+
 class Policy(Strict):
     """A policy file (``policies/<name>.yaml``). See ``gate schema policy``."""
 
     version: Literal[1] = 1
     name: Name
     description: str = ""
+    statistics: Statistics = Statistics()
     rules: list[Rule] = Field(min_length=1)
 
 

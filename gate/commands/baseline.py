@@ -66,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     from gate import layout, progress
     from gate.backends import get_backend
     from gate.backends.base import write_json_atomic
-    from gate.manifest import load_manifest
+    from gate.loading import load_pair
     from gate.plan import check_fresh
     from gate.tasks import get_task
 
-    loaded = load_manifest(args.manifest)
+    loaded, policy = load_pair(args.manifest)
     root = Path.cwd()
-    check_fresh(loaded, root)
+    check_fresh(loaded, policy, root)
     m = loaded.manifest
     task = importlib.import_module(get_task(m.task).module)
     items = task.read_items(loaded.eval_path())

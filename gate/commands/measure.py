@@ -34,12 +34,38 @@ def flat_metrics(side: dict[str, Any], size_bytes: int, accuracy: dict[str, floa
         "latency_p50_ms": lat["p50_ms"],
         "latency_p90_ms": lat["p90_ms"],
         "latency_p99_ms": lat["p99_ms"],
+        "latency_cv": lat["cv"],
+        "latency_tail_ratio": lat["p99_ms"] / lat["p50_ms"],
         "throughput_items_per_s": lat["throughput_items_per_s"],
         "peak_rss_bytes": float(side["peak_rss_bytes"]),
         "model_memory_bytes": float(side["model_memory_bytes"]),
         "model_size_bytes": float(size_bytes),
         **accuracy,
     }
+
+
+def undecided(policy: Any, batch_size: int, looks: int) -> Any:
+    """A ``more_rounds`` callback: True while a latency rule's interval straddles its bound.
+
+    Computes the same interval as ``gate decide`` will (same confidence per look, resamples
+    and seed), so the look that stops the measurement and the verdict agree.
+    """
+    from gate.rules import Verdict
+    from gate.stats import LATENCY_METRICS, judge_interval, per_look_confidence, rule_interval
+
+    rules = [r for r in policy.policy.rules if r.metric in LATENCY_METRICS]
+    st = policy.policy.statistics
+    level = per_look_confidence(st.confidence, looks)
+
+    def more(samples: dict[str, list[list[float]]]) -> bool:
+        doc = {"samples": {"latency_rounds_ms": samples}, "settings": {"batch_size": batch_size}}
+        for rule in rules:
+            iv = rule_interval(rule, rule.metric, doc, {}, confidence=level, resamples=st.resamples, seed=st.seed)
+            if judge_interval(rule, iv) is Verdict.INCONCLUSIVE:
+                return True
+        return False
+
+    return more if rules else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,15 +75,15 @@ def run(args: argparse.Namespace) -> int:
     from gate import layout, progress
     from gate.backends.base import Artifact, write_json_atomic
     from gate.config import sha256_file
-    from gate.fingerprint import fingerprint
-    from gate.manifest import load_manifest
+    from gate.loading import load_pair
     from gate.measure.harness import WorkerSpec, measure_pair
     from gate.plan import check_fresh
+    from gate.stats import look_schedule
     from gate.tasks import get_task
 
-    loaded = load_manifest(args.manifest)
+    loaded, policy = load_pair(args.manifest)
     root = Path.cwd()
-    check_fresh(loaded, root)
+    check_fresh(loaded, policy, root)
     m = loaded.manifest
     target = loaded.target(args.target)
     base_dir = root / layout.baseline_dir(m.name)
@@ -65,24 +91,30 @@ def run(args: argparse.Namespace) -> int:
     inputs = root / layout.inputs_file(m.name)
     base_art, cand_art = Artifact.read(base_dir), Artifact.read(cand_dir)
     s = m.measure
+    max_rounds = max(s.rounds, policy.policy.statistics.max_rounds)
+    looks = look_schedule(s.rounds, max_rounds)
     with progress.step(
         f"{m.name}/{target.name}: measuring baseline and candidate interleaved "
-        f"({s.rounds} rounds, {s.timed_runs} timed runs each, {s.threads} threads)"
+        f"({s.rounds} rounds, {s.timed_runs} timed runs each, {s.threads} threads; extra rounds "
+        f"up to {policy.policy.statistics.time_budget_s:g} s while a latency rule is undecided)"
     ):
         result = measure_pair(
             WorkerSpec("baseline", m.baseline.backend, base_dir),
             WorkerSpec("candidate", target.backend, cand_dir),
             task=m.task, inputs=inputs, threads=s.threads, warmup_runs=s.warmup_runs,
             timed_runs=s.timed_runs, rounds=s.rounds, batch_size=m.input.batch_size,
-            timeout_s=s.timeout_s, progress=progress.log,
+            timeout_s=s.timeout_s, memory_processes=s.memory_processes,
+            more_rounds=undecided(policy, m.input.batch_size, len(looks)),
+            time_budget_s=policy.policy.statistics.time_budget_s, max_rounds=max_rounds,
+            progress=progress.log,
         )
     try:
         task = importlib.import_module(get_task(m.task).module)
         reference = np.load(result["outputs"]["baseline"])
-        accuracy = {
-            "baseline": task.score(reference, reference),
-            "candidate": task.score(reference, np.load(result["outputs"]["candidate"])),
-        }
+        outputs = {"baseline": reference, "candidate": np.load(result["outputs"]["candidate"])}
+        accuracy = {role: task.score(reference, out) for role, out in outputs.items()}
+        items = {role: {k: v.tolist() for k, v in task.item_scores(reference, out).items()}
+                 for role, out in outputs.items()}
     finally:
         shutil.rmtree(result["output_dir"], ignore_errors=True)
     sides: dict[str, Any] = {}
@@ -97,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             "peak_rss_bytes": side["peak_rss_bytes"],
             "model_memory_bytes": side["model_memory_bytes"],
             "load_s": side["load_s"],
+            "fingerprint": side["fingerprint"],
         }
     doc = {
         "schema": SCHEMA,
@@ -110,11 +143,11 @@ def run(args: argparse.Namespace) -> int:
         "settings": {
             **s.model_dump(), "batch_size": m.input.batch_size,
             "sequence_length": m.input.sequence_length, "interleaved": True,
-            "intra_op_spinning": False,
+            "intra_op_spinning": False, "looks_planned": looks,
             "memory_note": "model_memory_bytes = peak RSS of the worker process minus its RSS "
                            "after importing the runtime and before loading the model",
         },
-        "fingerprint": fingerprint(threads=s.threads),
+        "fingerprint": result["baseline"]["fingerprint"],
         "versions": {
             "edge-gate": gate.__version__, "python": platform.python_version(),
             "numpy": np.__version__,
@@ -122,6 +155,11 @@ def run(args: argparse.Namespace) -> int:
         },
         "baseline": sides["baseline"],
         "candidate": sides["candidate"],
+        "samples": {
+            "latency_rounds_ms": {role: result[role]["rounds_ms"] for role in sides},
+            "memory": {role: result[role]["memory_samples"] for role in sides},
+            "items": items,
+        },
     }
     out = root / layout.measurements_file(m.name, target.name)
     write_json_atomic(out, doc)

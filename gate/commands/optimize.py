@@ -19,12 +19,12 @@ def run(args: argparse.Namespace) -> int:
     from gate import layout, progress
     from gate.backends import get_backend
     from gate.commands.baseline import build_context
-    from gate.manifest import load_manifest
+    from gate.loading import load_pair
     from gate.plan import check_fresh
 
-    loaded = load_manifest(args.manifest)
+    loaded, policy = load_pair(args.manifest)
     root = Path.cwd()
-    check_fresh(loaded, root)
+    check_fresh(loaded, policy, root)
     target = loaded.target(args.target)
     name = loaded.manifest.name
     out = root / layout.candidate_dir(name, target.name)

@@ -24,8 +24,8 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         print(f"no gate.yaml manifests under {root}")
         return ExitCode.BAD_INPUT
-    loaded = [load_pair(p)[0] for p in paths]
-    changed = write_plan(loaded, root, check=args.check)
+    pairs = [load_pair(p) for p in paths]
+    changed = write_plan(pairs, root, check=args.check)
     if not args.check and ensure_dvc_config(root):
         print("set core.analytics and core.check_update to false in .dvc/config")
     for path in changed:

@@ -12,16 +12,19 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from gate.errors import MeasurementError
 from gate.measure.stats import summarize_latency
+from gate.stats import look_schedule
 
 STDERR_TAIL_BYTES = 4000
 
@@ -113,18 +116,39 @@ class Worker:
         self._sel.close()
 
 
+def _median(rows: list[dict[str, int]], key: str) -> int:
+    return int(statistics.median(r[key] for r in rows))
+
+
+MoreRounds = Callable[[dict[str, list[list[float]]]], bool]
+
+
+def _spawn(spec: WorkerSpec, **kw: Any) -> Worker:
+    return Worker(spec, **kw)
+
+
 def measure_pair(
     baseline: WorkerSpec, candidate: WorkerSpec, *, task: str, inputs: Path, threads: int,
     warmup_runs: int, timed_runs: int, rounds: int, batch_size: int, timeout_s: float,
-    progress: Any = None,
+    memory_processes: int = 1, more_rounds: MoreRounds | None = None, time_budget_s: float = 0.0,
+    max_rounds: int | None = None, progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Measure baseline and candidate interleaved; return per-role figures and eval outputs.
 
-    ``timed_runs`` is the total per artifact, split evenly over ``rounds`` (at least one run a
-    round). Returns ``{"baseline": {...}, "candidate": {...}, "outputs": {role: path}}``; each
-    role holds ``latency`` (see :func:`summarize_latency`), ``rss_before_load_bytes``,
-    ``peak_rss_bytes``, ``model_memory_bytes`` (peak minus before-load), ``load_s``,
-    ``versions``. ``outputs`` are ``.npy`` files in a temporary folder the caller removes.
+    ``timed_runs`` is the total per artifact for the first ``rounds`` rounds, split evenly (at
+    least one run a round). After them, while ``more_rounds(samples)`` says the figures cannot
+    decide yet, extra rounds of the same size run up to the next look of
+    :func:`gate.stats.look_schedule` (rounds doubling up to ``max_rounds``), until
+    ``time_budget_s`` seconds of extra rounds are spent. Memory is read in the main worker and
+    in ``memory_processes - 1`` further fresh workers per side, each loading the artifact and
+    running the warm-up, so that the memory rule has one figure per process.
+
+    Returns ``{"baseline": {...}, "candidate": {...}, "outputs": {role: path}, "output_dir"}``;
+    each role holds ``rounds_ms`` (samples per round), ``latency`` (:func:`summarize_latency`),
+    ``rss_before_load_bytes``, ``peak_rss_bytes`` and ``model_memory_bytes`` (peak minus
+    before-load), each the median over the fresh processes, ``memory_samples`` (per process),
+    ``load_s``, ``versions`` and ``fingerprint``. ``outputs`` are ``.npy`` files in
+    ``output_dir``, a temporary folder the caller removes.
 
     Raises:
         MeasurementError: a worker crashed, hung past ``timeout_s`` or replied with an error.
@@ -133,38 +157,69 @@ def measure_pair(
     per_round = max(1, -(-timed_runs // rounds))
     workers: dict[str, Worker] = {}
     out_dir = Path(tempfile.mkdtemp(prefix="gate-measure-"))
+    specs = {"baseline": baseline, "candidate": candidate}
+    kw = {"task": task, "inputs": inputs, "threads": threads, "deadline": deadline}
+    samples: dict[str, list[list[float]]] = {role: [] for role in specs}
+
+    def one_round(r: int) -> None:
+        order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
+        for role in order:
+            reply = workers[role].request(op="time", warmup=warmup_runs, runs=per_round)
+            samples[role].append(reply["latencies_ms"])
+        if progress is not None:
+            progress(f"round {r + 1}: " + ", ".join(
+                f"{role} median {statistics.median(s[-1]):.2f} ms" for role, s in samples.items()))
+
     try:
-        for spec in (baseline, candidate):
-            workers[spec.role] = Worker(spec, task=task, inputs=inputs, threads=threads, deadline=deadline)
+        for role, spec in specs.items():
+            workers[role] = _spawn(spec, **kw)
         loads = {role: w.request(op="load") for role, w in workers.items()}
-        samples: dict[str, list[list[float]]] = {role: [] for role in workers}
         for r in range(rounds):
-            order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
-            for role in order:
-                reply = workers[role].request(op="time", warmup=warmup_runs, runs=per_round)
-                samples[role].append(reply["latencies_ms"])
-            if progress is not None:
-                progress(f"round {r + 1}/{rounds}: " + ", ".join(
-                    f"{role} median {sorted(s[-1])[len(s[-1]) // 2]:.2f} ms" for role, s in samples.items()))
+            one_round(r)
+        extra_start = time.monotonic()
+        for look in look_schedule(rounds, max_rounds or rounds)[1:]:
+            if more_rounds is None or not more_rounds(samples):
+                break
+            while len(samples["baseline"]) < look and time.monotonic() - extra_start < time_budget_s:
+                one_round(len(samples["baseline"]))
+            if len(samples["baseline"]) < look:
+                break  # the time budget ran out before this look
         peaks = {role: w.request(op="peak") for role, w in workers.items()}
         outputs = {}
         for role, w in workers.items():
             outputs[role] = out_dir / f"{role}.npy"
             w.request(op="eval", out=str(outputs[role]))
+        memory: dict[str, list[dict[str, int]]] = {
+            role: [{"rss_before_load_bytes": loads[role]["rss_before_load_bytes"],
+                    "peak_rss_bytes": peaks[role]["peak_rss_bytes"]}] for role in specs}
+        for _ in range(memory_processes - 1):
+            for role, spec in specs.items():
+                extra = _spawn(spec, **kw)
+                try:
+                    load = extra.request(op="load")
+                    extra.request(op="time", warmup=warmup_runs, runs=1)
+                    peak = extra.request(op="peak")
+                finally:
+                    extra.close()
+                memory[role].append({"rss_before_load_bytes": load["rss_before_load_bytes"],
+                                     "peak_rss_bytes": peak["peak_rss_bytes"]})
     finally:
         for w in workers.values():
             w.close()
     result: dict[str, Any] = {"outputs": outputs, "output_dir": out_dir}
-    for role in workers:
-        before = loads[role]["rss_before_load_bytes"]
-        peak = peaks[role]["peak_rss_bytes"]
+    for role in specs:
+        for m in memory[role]:
+            m["model_memory_bytes"] = m["peak_rss_bytes"] - m["rss_before_load_bytes"]
         result[role] = {
+            "rounds_ms": samples[role],
             "latency": summarize_latency(samples[role], batch_size),
-            "rss_before_load_bytes": before,
+            "rss_before_load_bytes": _median(memory[role], "rss_before_load_bytes"),
             "rss_after_load_bytes": loads[role]["rss_after_load_bytes"],
-            "peak_rss_bytes": peak,
-            "model_memory_bytes": peak - before,
+            "peak_rss_bytes": _median(memory[role], "peak_rss_bytes"),
+            "model_memory_bytes": _median(memory[role], "model_memory_bytes"),
+            "memory_samples": memory[role],
             "load_s": loads[role]["load_s"],
             "versions": loads[role]["versions"],
+            "fingerprint": loads[role]["fingerprint"],
         }
     return result

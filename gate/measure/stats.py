@@ -45,6 +45,6 @@ def summarize_latency(rounds: list[list[float]], batch_size: int) -> dict[str, A
         "cv": stdev / mean if mean > 0 else float("nan"),
         "round_medians_ms": [statistics.median(r) for r in rounds],
         "count": len(samples),
+        "rounds": len(rounds),
         "throughput_items_per_s": batch_size * len(samples) / (sum(samples) / 1000.0),
-        "samples_ms": [round(s, 4) for s in samples],
     }

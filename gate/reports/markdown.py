@@ -34,8 +34,17 @@ def fmt(value: float | None, metric: str = "") -> str:
     return f"{value:.4g}"
 
 
+def interval(r: object) -> str:
+    """``[low, high]`` of a rule result with an interval, else the empty string."""
+    low, high = getattr(r, "low", None), getattr(r, "high", None)
+    if low is None or high is None or low == high:
+        return ""
+    return f" [{low:.4g}, {high:.4g}]"
+
+
 def render_markdown(decision: Decision, measurements: dict[str, Any] | None = None) -> str:
     """The report as markdown. ``measurements`` maps target name to its measurements.json."""
     from gate.templating import render
 
-    return render("report.md.j2", d=decision, m=measurements or {}, esc=escape, fmt=fmt, icons=ICONS)
+    return render("report.md.j2", d=decision, m=measurements or {}, esc=escape, fmt=fmt, icons=ICONS,
+                  interval=interval)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gate.decision import Decision
-from gate.reports.markdown import fmt
+from gate.reports.markdown import fmt, interval
 
 STYLES = {"pass": "green", "fail": "red", "error": "bold red", "inconclusive": "yellow", "waived": "yellow"}
 
@@ -25,7 +25,7 @@ def print_decision(decision: Decision) -> None:
             table.add_column(col, justify="right" if col in ("baseline", "candidate", "value") else "left")
         for r in t.rules:
             table.add_row(r.rule, r.metric, fmt(r.baseline, r.metric), fmt(r.candidate, r.metric),
-                          f"{r.compare} {fmt(r.value)}", r.bound,
+                          f"{r.compare} {fmt(r.value)}{interval(r)}", r.bound,
                           f"[{STYLES[r.verdict.value]}]{r.verdict.value.upper()}[/]")
         console.print(table)
         for r in t.rules:

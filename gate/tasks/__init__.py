@@ -14,11 +14,17 @@ from gate.errors import ConfigError
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """A task's name, its module (imported only when inputs are built or scored), its metrics."""
+    """A task's name, its module (imported only when inputs are built or scored), its metrics.
+
+    ``item_statistics`` maps each metric to ``(item score, statistic)``: the per-item array
+    the task module's ``item_scores`` returns and how the metric summarises it (``mean`` or
+    ``pNN``, a percentile), so that confidence intervals can resample eval items.
+    """
 
     name: str
     module: str
     metrics: dict[str, Literal["higher", "lower"]]
+    item_statistics: dict[str, tuple[str, str]]
 
 
 TASKS: dict[str, TaskInfo] = {
@@ -26,6 +32,8 @@ TASKS: dict[str, TaskInfo] = {
         name="sentence-embedding",
         module="gate.tasks.embedding",
         metrics={"cosine_mean": "higher", "cosine_p5": "higher", "nn10_overlap": "higher"},
+        item_statistics={"cosine_mean": ("cosine", "mean"), "cosine_p5": ("cosine", "p5"),
+                         "nn10_overlap": ("overlap", "mean")},
     ),
 }
 

@@ -77,11 +77,15 @@ def eval_feeds(inputs: Any) -> list[dict[str, np.ndarray]]:
     ]
 
 
-def score(reference: np.ndarray, outputs: np.ndarray, k: int = 10) -> dict[str, float]:
-    """Fidelity of ``outputs`` to ``reference``, both of shape [n_items, dim].
+def item_scores(reference: np.ndarray, outputs: np.ndarray, k: int = 10) -> dict[str, np.ndarray]:
+    """Per-item fidelity of ``outputs`` to ``reference``, both of shape [n_items, dim].
+
+    Returns ``cosine`` (cosine similarity of each item's two embeddings) and ``overlap`` (the
+    fraction of each item's ``k`` nearest neighbours, by cosine among the other items, that
+    both embeddings share), each of shape [n_items].
 
     Raises:
-        ValueError: shapes differ, fewer than ``k + 1`` items, or non-finite values.
+        ValueError: shapes differ, ``k + 1`` items or fewer, or non-finite values.
     """
     if reference.shape != outputs.shape:
         raise ValueError(f"output shape {outputs.shape} differs from the baseline's {reference.shape}")
@@ -100,11 +104,17 @@ def score(reference: np.ndarray, outputs: np.ndarray, k: int = 10) -> dict[str, 
         return np.argsort(-sim, axis=1, kind="stable")[:, :k]
 
     nn_ref, nn_out = neighbours(ref), neighbours(out)
-    overlap = [len(set(a) & set(b)) / k for a, b in zip(nn_ref.tolist(), nn_out.tolist(), strict=True)]
+    overlap = np.array([len(set(a) & set(b)) / k for a, b in zip(nn_ref.tolist(), nn_out.tolist(), strict=True)])
+    return {"cosine": cosine, "overlap": overlap}
+
+
+def score(reference: np.ndarray, outputs: np.ndarray, k: int = 10) -> dict[str, float]:
+    """The task's metrics (see the module docstring) from :func:`item_scores`."""
+    items = item_scores(reference, outputs, k)
     return {
-        "cosine_mean": float(np.mean(cosine)),
-        "cosine_p5": float(np.percentile(cosine, 5)),
-        "nn10_overlap": float(np.mean(overlap)),
+        "cosine_mean": float(np.mean(items["cosine"])),
+        "cosine_p5": float(np.percentile(items["cosine"], 5)),
+        "nn10_overlap": float(np.mean(items["overlap"])),
     }
 
 

@@ -1,0 +1,87 @@
+"""Verdicts that survive noisy runners: seeded known-truth simulations and interval rules."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from gate.measure.synthetic import simulate
+from gate.policy import Rule
+from gate.rules import Verdict
+from gate.stats import Interval, judge_interval, look_schedule, paired_interval, per_look_confidence, rounds_interval
+
+SEEDS = range(20)
+
+
+def verdicts(true_speedup: float) -> Counter[str]:
+    return Counter(simulate(true_speedup, threshold=2.0, noise=0.2, seed=s).verdict.value for s in SEEDS)
+
+
+def test_true_2_5x_passes_in_20_of_20() -> None:
+    assert verdicts(2.5) == {"pass": 20}
+
+
+def test_true_1_6x_fails_in_20_of_20() -> None:
+    assert verdicts(1.6) == {"fail": 20}
+
+
+def test_true_2_0x_on_the_threshold_is_inconclusive() -> None:
+    # At the threshold itself a 95% procedure may still decide wrongly in about 1 run in 20;
+    # what must hold is that INCONCLUSIVE is the answer, and it is never a confident PASS.
+    outcome = verdicts(2.0)
+    assert outcome["inconclusive"] >= 17, outcome
+    assert outcome["pass"] <= 1, outcome
+    assert simulate(2.0, seed=0).verdict is Verdict.INCONCLUSIVE
+
+
+def test_slower_candidate_reports_speedup_below_one() -> None:
+    out = simulate(0.5, seed=3)
+    assert out.verdict is Verdict.FAIL
+    assert 0.4 < out.interval.low <= out.interval.value <= out.interval.high < 0.6
+
+
+def test_interval_contains_the_truth_and_is_seeded() -> None:
+    rng = np.random.default_rng(7)
+    base = [list(20 * rng.lognormal(0, 0.2, 30)) for _ in range(6)]
+    cand = [list(8 * rng.lognormal(0, 0.2, 30)) for _ in range(6)]
+    a = rounds_interval("speedup", base, cand, 50, confidence=0.95, resamples=1000, seed=1)
+    b = rounds_interval("speedup", base, cand, 50, confidence=0.95, resamples=1000, seed=1)
+    assert a == b
+    assert a.low < 2.5 < a.high
+    assert a.value == pytest.approx(np.median(np.concatenate(base)) / np.median(np.concatenate(cand)))
+
+
+def test_paired_interval_over_items() -> None:
+    base = np.ones(400)
+    cand = np.random.default_rng(0).uniform(0.6, 1.0, 400)
+    iv = paired_interval("ratio", base, cand, lambda a: float(np.mean(a)), confidence=0.95,
+                         resamples=1000, seed=0, method="items")
+    se = float(np.std(cand, ddof=1) / np.sqrt(len(cand)))
+    assert iv.value == pytest.approx(float(np.mean(cand)))
+    assert iv.low < iv.value < iv.high
+    assert iv.high - iv.low == pytest.approx(2 * 1.96 * se, rel=0.2)  # the normal-theory width
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(2.1, 2.9, Verdict.PASS), (1.2, 1.9, Verdict.FAIL), (1.8, 2.3, Verdict.INCONCLUSIVE),
+     (2.0, 2.0, Verdict.PASS), (float("nan"), 3.0, Verdict.INCONCLUSIVE)],
+)
+def test_judge_interval_lower_bound(low: float, high: float, expected: Verdict) -> None:
+    rule = Rule(id="r", metric="latency_p50_ms", compare="speedup", min=2.0)
+    assert judge_interval(rule, Interval((low + high) / 2, low, high, 0.95, "t", 1)) is expected
+
+
+def test_judge_interval_upper_bound() -> None:
+    rule = Rule(id="r", metric="latency_cv", compare="absolute", max=0.2)
+    assert judge_interval(rule, Interval(0.1, 0.05, 0.15, 0.95, "t", 1)) is Verdict.PASS
+    assert judge_interval(rule, Interval(0.3, 0.25, 0.35, 0.95, "t", 1)) is Verdict.FAIL
+    assert judge_interval(rule, Interval(0.2, 0.15, 0.25, 0.95, "t", 1)) is Verdict.INCONCLUSIVE
+
+
+def test_looks_double_and_split_alpha() -> None:
+    assert look_schedule(5, 30) == [5, 10, 20, 30]
+    assert look_schedule(5, 5) == [5]
+    assert per_look_confidence(0.95, 4) == pytest.approx(0.9875)
