@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from gate import layout
 from gate.config import sha256_file
 from gate.errors import ExitCode
+from gate.failures import read_failure
 from gate.manifest import LoadedManifest, Target
 from gate.policy import LoadedPolicy, Rule
 from gate.rules import Verdict, worst
@@ -161,12 +162,31 @@ def _target_error(target: Target, config_hash: str, message: str, path: str | No
                         measurements=path, config_hash=config_hash)
 
 
+def _changed_artifacts(doc: dict[str, Any], root: Path, model: str, target: str) -> list[str]:
+    """Artifact files whose sha256 on disk differs from the one the measurements recorded.
+
+    Folders that are absent (a decide job that only gathered the measurements) are skipped.
+    """
+    changed = []
+    for role, folder in (("baseline", layout.baseline_dir(model)), ("candidate", layout.candidate_dir(model, target))):
+        if not (root / folder).is_dir():
+            continue
+        for rec in doc[role]["artifact"]["files"]:
+            path = root / folder / rec["path"]
+            if not path.is_file() or sha256_file(path) != rec["sha256"]:
+                changed.append(str(folder / rec["path"]))
+    return changed
+
+
 def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, root: Path,
                   today: dt.date, notes: list[str]) -> TargetResult:
     """Apply ``policy`` to one target's ``measurements.json`` (see the module docstring)."""
     config_hash = loaded.config_hash(target.name)
     rel = layout.measurements_file(loaded.manifest.name, target.name)
     path = root / rel
+    failure = read_failure(root, loaded.manifest.name, target.name, config_hash)
+    if failure is not None:
+        return _target_error(target, config_hash, f"{failure['stage']} stage failed: {failure['message']}")
     if not path.is_file():
         return _target_error(target, config_hash, f"not measured: {rel} does not exist (did its stages run?)")
     try:
@@ -187,6 +207,12 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
             f"baseline (hardware {fingerprints['baseline']}) and candidate (hardware "
             f"{fingerprints['candidate']}) were measured on different machines; they are never compared",
             str(rel))
+    changed = _changed_artifacts(doc, root, loaded.manifest.name, target.name)
+    if changed:
+        return _target_error(
+            target, config_hash,
+            f"stale measurements: {', '.join(changed)} changed since {rel} was written "
+            "(its recorded sha256 differs); run `dvc repro`", str(rel))
     stats = get_task(loaded.manifest.task).item_statistics
     results = [_rule_result(rule, doc, loaded.manifest.eval.primary, policy, stats) for rule in policy.policy.rules]
     _apply_waivers(results, target, loaded, today, notes)

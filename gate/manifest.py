@@ -73,7 +73,7 @@ class MeasureSpec(Strict):
     Defaults: 10 warm-up runs per round and at least 50 timed runs in total (issue "The main
     job"); the timed runs are split over ``rounds`` that alternate baseline and candidate.
     Memory is read in ``memory_processes`` fresh processes per side (the memory rule's
-    interval resamples them). ``timeout_s`` bounds the whole measurement of one target.
+    interval resamples them). The manifest's ``limits`` bound each worker.
     """
 
     warmup_runs: int = Field(default=10, ge=1)
@@ -81,7 +81,14 @@ class MeasureSpec(Strict):
     rounds: int = Field(default=5, ge=1)
     threads: int = Field(default=2, ge=1, le=256)
     memory_processes: int = Field(default=3, ge=1, le=20)
-    timeout_s: float = Field(default=900.0, gt=0)
+
+
+class Limits(Strict):
+    """What one isolated step (optimize, or one measurement worker) may use before it is
+    killed and its target becomes ERROR: wall-clock seconds and resident memory in bytes."""
+
+    timeout_s: float = Field(default=1800.0, gt=0, le=86_400)
+    memory_bytes: int = Field(default=8 << 30, ge=64 << 20)
 
 
 class Target(Strict):
@@ -91,6 +98,7 @@ class Target(Strict):
     platform: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     backend: str
     recipe: dict[str, Any] = Field(default_factory=dict)
+    limits: Limits | None = Field(default=None, description="overrides the manifest's limits")
 
     def target_id(self) -> str:
         """``platform/backend/name``, e.g. ``intel-cpu/onnxruntime/int8-dynamic``."""
@@ -120,6 +128,7 @@ class Manifest(Strict):
     eval: EvalSet
     baseline: BaselineSpec = BaselineSpec()
     measure: MeasureSpec = MeasureSpec()
+    limits: Limits = Limits()
     targets: list[Target] = Field(min_length=1)
     waivers: list[Waiver] = Field(default_factory=list)
 
@@ -152,6 +161,10 @@ class LoadedManifest:
                 return target
         names = ", ".join(t.name for t in self.manifest.targets)
         raise ConfigError(f"no target {name!r} (targets: {names})", location=str(self.path))
+
+    def limits(self, name: str) -> Limits:
+        """The limits of target ``name``: its own, else the manifest's."""
+        return self.target(name).limits or self.manifest.limits
 
     def where(self, *loc: str | int) -> str:
         return self.doc.where(loc)

@@ -8,6 +8,10 @@ entry point in the ``edge_gate.backends`` group::
     [project.entry-points."edge_gate.backends"]
     mybackend = "my_package.module:BACKEND"
 
+or, without packaging, the environment variable ``EDGE_GATE_BACKENDS`` holds
+``name=module:attribute`` pairs separated by commas (it reaches the stage and measurement
+subprocesses too, so a backend under development works end to end).
+
 Loading a backend's module must stay cheap: heavy frameworks are imported inside the methods
 that use them. Tests inject fakes with :func:`register`, the same registry the real ones use.
 """
@@ -15,12 +19,14 @@ that use them. Tests inject fakes with :func:`register`, the same registry the r
 from __future__ import annotations
 
 import importlib
+import os
 from importlib.metadata import entry_points
 
 from gate.backends.base import Backend
 from gate.errors import ConfigError
 
 GROUP = "edge_gate.backends"
+ENV_VAR = "EDGE_GATE_BACKENDS"
 #: The backends that ship with edge-gate, by name.
 BUILTIN: dict[str, str] = {
     "onnxruntime": "gate.backends.onnxruntime:BACKEND",
@@ -42,6 +48,11 @@ def _load_entry_points() -> None:
     refs = dict(BUILTIN)
     for ep in entry_points(group=GROUP):
         refs.setdefault(ep.name, ep.value)
+    for item in filter(None, os.environ.get(ENV_VAR, "").split(",")):
+        name, sep, ref = item.strip().partition("=")
+        if not sep or ":" not in ref:
+            raise ConfigError(f"{ENV_VAR}: {item!r} is not name=module:attribute")
+        refs[name] = ref
     for name, ref in refs.items():
         if name not in _registry:
             module, _, attr = ref.partition(":")

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from gate.errors import ExitCode
+from gate.errors import ExitCode, GateError
 
 SCHEMA = "edge-gate/measurements/v1"
 
@@ -69,17 +69,12 @@ def undecided(policy: Any, batch_size: int, looks: int) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    import gate
     from gate import layout, progress
     from gate.backends.base import Artifact, write_json_atomic
-    from gate.config import sha256_file
+    from gate.failures import clear_failure, record_failure
     from gate.loading import load_pair
-    from gate.measure.harness import WorkerSpec, measure_pair
     from gate.plan import check_fresh
     from gate.stats import look_schedule
-    from gate.tasks import get_task
 
     loaded, policy = load_pair(args.manifest)
     root = Path.cwd()
@@ -93,6 +88,38 @@ def run(args: argparse.Namespace) -> int:
     s = m.measure
     max_rounds = max(s.rounds, policy.policy.statistics.max_rounds)
     looks = look_schedule(s.rounds, max_rounds)
+    limits = loaded.limits(target.name)
+    clear_failure(root, m.name, target.name)
+    try:
+        doc = _measure(loaded, policy, target, root, limits, max_rounds, looks, base_art, cand_art,
+                       base_dir, cand_dir, inputs)
+    except GateError as exc:
+        record_failure(root, m.name, target.name, stage="measure", config_hash=loaded.config_hash(target.name),
+                       message=str(exc))
+        raise
+    out = root / layout.measurements_file(m.name, target.name)
+    write_json_atomic(out, doc)
+    b, c = doc["baseline"]["metrics"], doc["candidate"]["metrics"]
+    progress.log(
+        f"{m.name}/{target.name}: p50 {b['latency_p50_ms']:.2f} -> {c['latency_p50_ms']:.2f} ms, "
+        f"model memory {b['model_memory_bytes'] / 1e6:.1f} -> {c['model_memory_bytes'] / 1e6:.1f} MB, "
+        f"{m.eval.primary} {c[m.eval.primary]:.4f}"
+    )
+    return ExitCode.PASS
+
+
+def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max_rounds: int, looks: list[int],
+             base_art: Any, cand_art: Any, base_dir: Path, cand_dir: Path, inputs: Path) -> dict[str, Any]:
+    import numpy as np
+
+    import gate
+    from gate import progress
+    from gate.config import sha256_file
+    from gate.measure.harness import WorkerSpec, measure_pair
+    from gate.tasks import get_task
+
+    m = loaded.manifest
+    s = m.measure
     with progress.step(
         f"{m.name}/{target.name}: measuring baseline and candidate interleaved "
         f"({s.rounds} rounds, {s.timed_runs} timed runs each, {s.threads} threads; extra rounds "
@@ -103,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             WorkerSpec("candidate", target.backend, cand_dir),
             task=m.task, inputs=inputs, threads=s.threads, warmup_runs=s.warmup_runs,
             timed_runs=s.timed_runs, rounds=s.rounds, batch_size=m.input.batch_size,
-            timeout_s=s.timeout_s, memory_processes=s.memory_processes,
+            timeout_s=limits.timeout_s, memory_bytes=limits.memory_bytes, memory_processes=s.memory_processes,
             more_rounds=undecided(policy, m.input.batch_size, len(looks)),
             time_budget_s=policy.policy.statistics.time_budget_s, max_rounds=max_rounds,
             progress=progress.log,
@@ -161,12 +188,4 @@ def run(args: argparse.Namespace) -> int:
             "items": items,
         },
     }
-    out = root / layout.measurements_file(m.name, target.name)
-    write_json_atomic(out, doc)
-    b, c = sides["baseline"]["metrics"], sides["candidate"]["metrics"]
-    progress.log(
-        f"{m.name}/{target.name}: p50 {b['latency_p50_ms']:.2f} -> {c['latency_p50_ms']:.2f} ms, "
-        f"model memory {b['model_memory_bytes'] / 1e6:.1f} -> {c['model_memory_bytes'] / 1e6:.1f} MB, "
-        f"{m.eval.primary} {c[m.eval.primary]:.4f}"
-    )
-    return ExitCode.PASS
+    return doc

@@ -23,10 +23,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from gate.errors import MeasurementError
+from gate.isolation import signal_name, tail, tree_rss_bytes
 from gate.measure.stats import summarize_latency
 from gate.stats import look_schedule
 
-STDERR_TAIL_BYTES = 4000
+
+
+#: Seconds between two reads of a worker's memory while waiting for its reply.
+WATCH_S = 0.25
 
 
 @dataclass
@@ -41,9 +45,11 @@ class WorkerSpec:
 class Worker:
     """A running ``gate.measure.worker`` process and its JSON-lines channel."""
 
-    def __init__(self, spec: WorkerSpec, *, task: str, inputs: Path, threads: int, deadline: float):
+    def __init__(self, spec: WorkerSpec, *, task: str, inputs: Path, threads: int, deadline: float,
+                 memory_bytes: int):
         self.spec = spec
         self.deadline = deadline
+        self.memory_bytes = memory_bytes
         self._stderr: IO[bytes] = tempfile.TemporaryFile()
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -60,10 +66,7 @@ class Worker:
         self._buf = b""
 
     def stderr_tail(self) -> str:
-        self._stderr.seek(0, os.SEEK_END)
-        size = self._stderr.tell()
-        self._stderr.seek(max(0, size - STDERR_TAIL_BYTES))
-        return self._stderr.read().decode(errors="replace").strip()
+        return tail(self._stderr)
 
     def _fail(self, what: str) -> MeasurementError:
         self.kill()
@@ -83,17 +86,22 @@ class Worker:
             self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
         except BrokenPipeError:
-            raise self._fail(f"exited with status {self.proc.wait()}") from None
+            raise self._fail(f"crashed ({signal_name(self.proc.wait())})") from None
         while b"\n" not in self._buf:
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise self._fail(f"no reply to {req['op']!r} before the time limit")
-            if not self._sel.select(timeout=left):
+            # the worker's own RSS only, read every WATCH_S: cheap enough not to disturb timing
+            rss = tree_rss_bytes(self.proc.pid, children=False)
+            if rss > self.memory_bytes:
+                raise self._fail(f"used {rss} bytes of memory during {req['op']!r}, over its limit of "
+                                 f"{self.memory_bytes} bytes; it was killed")
+            if not self._sel.select(timeout=min(left, WATCH_S)):
                 continue
             chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
             if not chunk:
                 code = self.proc.wait()
-                raise self._fail(f"exited with status {code} during {req['op']!r}")
+                raise self._fail(f"crashed ({signal_name(code)}) during {req['op']!r}")
             self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
         reply: dict[str, Any] = json.loads(line)
@@ -130,7 +138,7 @@ def _spawn(spec: WorkerSpec, **kw: Any) -> Worker:
 def measure_pair(
     baseline: WorkerSpec, candidate: WorkerSpec, *, task: str, inputs: Path, threads: int,
     warmup_runs: int, timed_runs: int, rounds: int, batch_size: int, timeout_s: float,
-    memory_processes: int = 1, more_rounds: MoreRounds | None = None, time_budget_s: float = 0.0,
+    memory_bytes: int = 8 << 30, memory_processes: int = 1, more_rounds: MoreRounds | None = None, time_budget_s: float = 0.0,
     max_rounds: int | None = None, progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Measure baseline and candidate interleaved; return per-role figures and eval outputs.
@@ -151,14 +159,16 @@ def measure_pair(
     ``output_dir``, a temporary folder the caller removes.
 
     Raises:
-        MeasurementError: a worker crashed, hung past ``timeout_s`` or replied with an error.
+        MeasurementError: a worker crashed, hung past ``timeout_s`` (for the whole
+            measurement), used more than ``memory_bytes`` of resident memory, or replied with
+            an error; the message carries the tail of its stderr.
     """
     deadline = time.monotonic() + timeout_s
     per_round = max(1, -(-timed_runs // rounds))
     workers: dict[str, Worker] = {}
     out_dir = Path(tempfile.mkdtemp(prefix="gate-measure-"))
     specs = {"baseline": baseline, "candidate": candidate}
-    kw = {"task": task, "inputs": inputs, "threads": threads, "deadline": deadline}
+    kw = {"task": task, "inputs": inputs, "threads": threads, "deadline": deadline, "memory_bytes": memory_bytes}
     samples: dict[str, list[list[float]]] = {role: [] for role in specs}
 
     def one_round(r: int) -> None:
