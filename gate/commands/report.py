@@ -29,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--sarif", type=Path, help="write SARIF 2.1.0 here")
     p.add_argument("--annotations", action="store_true", help="print GitHub annotations")
     p.add_argument("--github-output", type=Path, help="append verdict/exit-code/report (GITHUB_OUTPUT)")
+    p.add_argument("--commit", default="", help="the commit the report is for (named in the header)")
     p.add_argument("--artifact-hint", default="the `edge-gate-report` workflow artifact",
                    help="where the full report is, for truncation notices")
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     reported = collect(args.manifests, root)
     verdict, code = conclusion(reported, args.fail_on, args.decide_exit_code)
-    text = render_run(reported, verdict, code, args.fail_on, args.artifact_hint)
+    text = render_run(reported, verdict, code, args.fail_on, args.artifact_hint, args.commit)
     markdown = args.markdown or root / "build" / "gate" / "report.md"
     markdown.parent.mkdir(parents=True, exist_ok=True)
     markdown.write_text(text)

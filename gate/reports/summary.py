@@ -20,13 +20,18 @@ CONCLUSION_ICONS = {**ICONS, "skipped": "⏭️ SKIPPED"}
 
 
 def render_run(reported: list[Reported], verdict: str, exit_code: int, fail_on: str,
-               artifact_hint: str = "") -> str:
-    """The run's markdown: a header with the conclusion, then every manifest's report."""
+               artifact_hint: str = "", commit: str = "") -> str:
+    """The run's markdown: a header with the conclusion, then every manifest's report.
+
+    ``commit`` (the pull request's head sha) is named in the header, so an updated sticky
+    comment shows which push it describes.
+    """
     fails_on = ["error", "fail", "inconclusive", "waived"][: 2 + FAIL_ON.index(fail_on)]
     head = [
         f"# edge-gate — {CONCLUSION_ICONS.get(verdict, escape(verdict))}",
         "",
-        f"{len(reported)} manifest(s) gated; the check exits {exit_code} "
+        f"{len(reported)} manifest(s) gated"
+        f"{f' at commit `{escape(commit[:12])}`' if commit else ''}; the check exits {exit_code} "
         f"(it fails on: {', '.join(fails_on)}).",
     ]
     if artifact_hint:
