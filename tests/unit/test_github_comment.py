@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 from ghactions import FakeGitHub
 
-from gate.github import GitHubClient, PullRequest, comment_from_env, marker, pull_request_from_event, upsert_comment
+from gate.github import (
+    GitHubClient,
+    PullRequest,
+    comment_from_env,
+    marker,
+    pull_request_from_event,
+    upsert_comment,
+)
 
 REPO_NAME = "acme/models"
 
