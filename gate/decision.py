@@ -178,7 +178,7 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
     verdict = worst([t.verdict for t in targets])
     return Decision(
         model=loaded.manifest.name, task=loaded.manifest.task,
-        manifest=str(loaded.path.relative_to(loaded.repo_root)) if loaded.path.resolve().is_relative_to(loaded.repo_root) else str(loaded.path),
+        manifest=str(loaded.path.resolve().relative_to(loaded.repo_root)) if loaded.path.resolve().is_relative_to(loaded.repo_root) else str(loaded.path),
         manifest_sha256=loaded.sha256, policy=policy.policy.name, policy_path=str(policy.path),
         policy_sha256=policy.sha256, primary_metric=loaded.manifest.eval.primary, verdict=verdict,
         exit_code=int(EXIT_CODES[verdict]),

@@ -140,8 +140,7 @@ def test_pull_request_run_reports_everywhere_and_updates_one_sticky_comment(repo
     run("git", "checkout", "-q", "base-main")
     (root / "NOTES.md").write_text("main moved on\n")
     run("git", "add", "NOTES.md")
-    run("git", "commit", "-q", "-m", "main: notes")
-    run("git", "branch", "-f", "base-main", "HEAD")
+    run("git", "commit", "-q", "-m", "main: notes")  # base-main moves on
     run("git", "checkout", "-q", "pr-11")
     run("git", "rebase", "-q", "base-main")
     new_base = run("git", "rev-parse", "base-main").stdout.strip()

@@ -127,3 +127,15 @@ def test_labels_and_artifact_names() -> None:
     assert runner_labels("x86-cpu", ["big-box"]) == ["big-box"]
     assert parse_artifact_name(artifact_name("m-1", "t_2")) == ("m-1", "t_2")
     assert parse_artifact_name("edge-gate-report") is None
+
+
+def test_decide_on_a_relative_manifest_path(repo: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The Action passes repository-relative paths (`gate decide models/a/gate.yaml`)."""
+    from gate.decision import decide
+    from gate.loading import load_pair
+
+    monkeypatch.chdir(repo)
+    loaded, policy = load_pair(Path("models/a/gate.yaml"))
+    d = decide(loaded, policy, repo)
+    assert d.manifest == "models/a/gate.yaml"
+    assert d.verdict == "error" and d.targets[0].error.startswith("not measured")  # type: ignore[union-attr]
