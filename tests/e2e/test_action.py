@@ -190,6 +190,12 @@ def test_matrix_legs_gathered_and_a_leg_that_never_reported_is_an_error(repo, gi
         ("ort-int8-dynamic", ["ubuntu-latest"]), ("ort-int8-per-channel", ["ubuntu-24.04-arm"])]
     assert not plan.step("build").ran and not plan.step("decide").ran
 
+    # the first leg on its runner: its stages are cached here, so `dvc repro` reruns nothing
+    leg = act(root, tmp_path / "leg", github, base, head, 14,
+              {"mode": "leg", "manifests": legs[0]["manifest"], "stage": legs[0]["stage"]})
+    ran = [s.name for s in leg.steps if s.ran]
+    assert ran == ["Run one matrix leg (dvc repro STAGE)"] and not leg.failed
+    assert f"Stage '{legs[0]['stage']}' didn't change" in leg.steps[1].stdout
     # download-artifact output: the first leg reported, the second crashed before uploading
     downloaded = root / "edge-gate-legs"
     shutil.rmtree(downloaded, ignore_errors=True)
