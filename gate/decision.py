@@ -237,7 +237,7 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
         notes.append(f"INCONCLUSIVE does not block under this policy (inconclusive: {mode})")
     return Decision(
         model=loaded.manifest.name, task=loaded.manifest.task,
-        manifest=str(loaded.path.relative_to(loaded.repo_root)) if loaded.path.resolve().is_relative_to(loaded.repo_root) else str(loaded.path),
+        manifest=str(loaded.path.resolve().relative_to(loaded.repo_root)) if loaded.path.resolve().is_relative_to(loaded.repo_root) else str(loaded.path),
         manifest_sha256=loaded.sha256, policy=policy.policy.name, policy_path=str(policy.path),
         policy_sha256=policy.sha256, primary_metric=loaded.manifest.eval.primary, verdict=verdict,
         exit_code=int(exit_code), inconclusive_mode=mode,

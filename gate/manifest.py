@@ -99,6 +99,11 @@ class Target(Strict):
     backend: str
     recipe: dict[str, Any] = Field(default_factory=dict)
     limits: Limits | None = Field(default=None, description="overrides the manifest's limits")
+    runs_on: list[Annotated[str, StringConstraints(min_length=1)]] | None = Field(
+        default=None, min_length=1,
+        description="CI runner labels for this target's matrix leg (default: the platform's; "
+                    "see gate.platforms)",
+    )
 
     def target_id(self) -> str:
         """``platform/backend/name``, e.g. ``intel-cpu/onnxruntime/int8-dynamic``."""

@@ -13,6 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
     p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
     p.add_argument("--check", action="store_true", help="exit 1 if the files are not up to date")
+    p.add_argument("--matrix", action="store_true",
+                   help="print the CI matrix of (manifest, target) legs as JSON; write nothing")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,9 +24,19 @@ def run(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     paths = args.manifests or find_manifests(root)
     if not paths:
+        if args.matrix:  # nothing to run is an empty matrix, not an error
+            print('{"include":[]}')
+            return ExitCode.PASS
         print(f"no gate.yaml manifests under {root}")
         return ExitCode.BAD_INPUT
     pairs = [load_pair(p) for p in paths]
+    if args.matrix:
+        import json
+
+        from gate.matrix import matrix_legs
+
+        print(json.dumps(matrix_legs([m for m, _ in pairs], root), separators=(",", ":")))
+        return ExitCode.PASS
     changed = write_plan(pairs, root, check=args.check)
     if not args.check and ensure_dvc_config(root):
         print("set core.analytics and core.check_update to false in .dvc/config")
