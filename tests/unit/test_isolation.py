@@ -1,0 +1,42 @@
+"""Isolated steps: a crash, a hang, a memory hog or an exception each become a clean error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gate.errors import BackendError
+from gate.isolation import Limits, run_isolated, signal_name
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _hostile_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+
+
+@pytest.mark.parametrize(
+    ("function", "limits", "message"),
+    [
+        ("segfault", Limits(60, 4 << 30), r"crashed \(SIGSEGV\)"),
+        ("hang", Limits(2, 4 << 30), "did not finish within its time limit of 2 s; it was killed"),
+        ("allocate", Limits(60, 1 << 30), "over its limit of 1073741824 bytes; it was killed"),
+        ("fail", Limits(60, 4 << 30), "RuntimeError: hostile backend raised on purpose"),
+    ],
+)
+def test_misbehaving_steps_become_backend_errors(function: str, limits: Limits, message: str) -> None:
+    with pytest.raises(BackendError, match=message) as info:
+        run_isolated(f"hostile_backend:{function}", {}, limits, what="optimize x")
+    assert str(info.value).startswith("optimize x")
+    if function == "fail":
+        assert "stderr (tail)" in str(info.value) and "Traceback" in str(info.value)
+
+
+def test_result_comes_back() -> None:
+    assert run_isolated("json:dumps", {"obj": [1, 2]}, Limits(60, 4 << 30), "dumps") == "[1, 2]"
+
+
+def test_signal_names() -> None:
+    assert signal_name(-11) == "SIGSEGV" and signal_name(-9) == "SIGKILL" and signal_name(3) == "exit status 3"
