@@ -7,7 +7,9 @@ Every error the gate raises on purpose is a :class:`GateError`. Exactly one top-
 * 0: the policy passed;
 * 1: the policy failed (the pull request is blocked);
 * 2: usage error or invalid input (manifest, policy, model file);
-* 3: internal or infrastructure error (a backend crashed, a stage did not report).
+* 3: internal error (a backend crashed, a stage did not report);
+* 4: infrastructure unavailable (the DVC repository is locked by another or a dead process):
+  nothing about the model is known, retry once the lock is cleared.
 
 A crash must never look like a policy failure, and nothing may turn an error into a pass.
 """
@@ -24,6 +26,7 @@ class ExitCode(IntEnum):
     BLOCKED = 1
     BAD_INPUT = 2
     ERROR = 3
+    INFRASTRUCTURE = 4
 
 
 class GateError(Exception):
@@ -59,6 +62,12 @@ class BackendError(GateError):
 
 class MeasurementError(GateError):
     """A measurement could not be taken or is not trustworthy (exit 3)."""
+
+
+class InfrastructureError(GateError):
+    """Something the gate runs on is unavailable, e.g. a held DVC lock (exit 4)."""
+
+    exit_code = ExitCode.INFRASTRUCTURE
 
 
 class LineageError(GateError):

@@ -1,0 +1,50 @@
+"""``gate repro``: run ``dvc repro --keep-going`` and map its failures to the exit contract.
+
+``--keep-going`` lets the other targets' stages run when one target's stage fails (that
+target is then ERROR in ``gate decide``). A repository locked by another DVC process, or by
+one that died holding the lock (shared case C17), is an infrastructure error with its own exit
+code (4) and a hint, never a verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from gate.errors import BackendError, ConfigError, ExitCode, InfrastructureError
+
+LOCK_MESSAGES = ("Unable to acquire lock", "is locked", "lock is held")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("repro", help="run the planned DVC stages (dvc repro --keep-going); exit 4 if DVC is locked")
+    p.add_argument("stages", nargs="*", help="DVC stages to reproduce (default: all)")
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path.cwd()
+    if not (root / "dvc.yaml").is_file():
+        raise ConfigError(f"no dvc.yaml in {root}", hint="run `gate plan` first")
+    dvc = shutil.which("dvc")
+    if dvc is None:
+        raise InfrastructureError("dvc is not installed or not on PATH")
+    proc = subprocess.Popen([dvc, "repro", "--keep-going", *args.stages], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None  # PIPE was requested
+    seen: list[str] = []
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        seen.append(line)
+    code = proc.wait()
+    if code == 0:
+        return ExitCode.PASS
+    text = "".join(seen[-50:])
+    if any(msg in text for msg in LOCK_MESSAGES):
+        raise InfrastructureError(
+            "the DVC repository is locked (.dvc/tmp/lock): another DVC process runs, or one died holding it",
+            hint="wait for the other process; if none runs, remove .dvc/tmp/lock and .dvc/tmp/rwlock",
+        )
+    raise BackendError(f"dvc repro failed (exit {code}); the failed targets are ERROR in `gate decide`")
