@@ -16,6 +16,7 @@ alike: spinning intra-op threads of one session slow the next one measured in th
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -44,14 +45,64 @@ class OrtRecipe(Strict):
     op_types: list[str] | None = None
 
 
-def check_onnx_file(path: Path) -> None:
+def _tensors(graph: Any) -> Iterator[Any]:
+    """Every tensor of an ONNX graph: initializers and node attributes, subgraphs included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _tensors(attr.g)
+            for sub in attr.graphs:
+                yield from _tensors(sub)
+
+
+def external_data_files(path: Path) -> list[str]:
+    """Files an ONNX model stores its tensors in (external data), relative to its folder.
+
+    Raises:
+        ConfigError: a location is absolute or leaves the model's folder (``../../x``), or a
+            referenced file is missing: an ONNX file must not make the gate read other files.
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    folder = path.parent.resolve()
+    names: list[str] = []
+    for tensor in _tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise ConfigError(
+                f"external data of tensor {tensor.name!r} points outside the model's folder ({location!r})",
+                location=str(path),
+            )
+        if not target.is_file():
+            raise ConfigError(f"external data file {location!r} of tensor {tensor.name!r} is missing",
+                              location=str(path))
+        rel = str(target.relative_to(folder))
+        if rel not in names:
+            names.append(rel)
+    return names
+
+
+def check_onnx_file(path: Path) -> list[str]:
     """Refuse files that are not ONNX protobufs before a runtime parses them.
+
+    Returns the model's external-data files (see :func:`external_data_files`), which belong
+    to the artifact: its size and hashes count them.
 
     Raises:
         ConfigError: empty files, zip archives (a common mistake: a renamed ``.zip`` or a
-            PyTorch checkpoint saved under ``.onnx``), and files ``onnx`` cannot load.
+            PyTorch checkpoint saved under ``.onnx``), external data that leaves the folder,
+            and files ``onnx`` cannot load.
     """
     import onnx
+    from google.protobuf.message import DecodeError
 
     size = path.stat().st_size
     if size == 0:
@@ -64,10 +115,12 @@ def check_onnx_file(path: Path) -> None:
             location=str(path),
         )
     try:
+        sidecars = external_data_files(path)
         onnx.checker.check_model(str(path))
-    except (onnx.checker.ValidationError, ValueError, OSError) as exc:
+    except (onnx.checker.ValidationError, DecodeError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"invalid ONNX model: {first}", location=str(path)) from None
+    return sidecars
 
 
 class _OrtSession:
@@ -97,6 +150,8 @@ class OnnxRuntimeBackend:
 
         from gate.tasks import embedding
 
+        if source.is_file() and source.suffix == ".onnx":
+            return self._copy_onnx(source, out)
         if ctx.task != "sentence-embedding":
             raise BackendError(f"onnxruntime cannot build a baseline for task {ctx.task}")
         module = embedding.torch_module(source)
@@ -114,12 +169,23 @@ class OnnxRuntimeBackend:
                 output_names=[embedding.OUTPUT], dynamic_axes=axes, opset_version=ctx.opset,
                 dynamo=True, external_data=False, verbose=False,
             )
-        check_onnx_file(target)
         return Artifact.describe(
             out, fmt="onnx", backend=self.name, precision="fp32", entry="model.onnx",
+            extra_files=check_onnx_file(target),
             details={"exporter": "torch.onnx.export(dynamo=True)", "opset": ctx.opset,
                      "torch": torch.__version__},
         )
+
+    def _copy_onnx(self, source: Path, out: Path) -> Artifact:
+        """An ONNX source as the baseline: the file and its external data, checked and copied."""
+        sidecars = check_onnx_file(source)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, out / "model.onnx")
+        for rel in sidecars:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source.parent / rel, out / rel)
+        return Artifact.describe(out, fmt="onnx", backend=self.name, precision="fp32", entry="model.onnx",
+                                 extra_files=sidecars, details={"copied_from": str(source)})
 
     def optimize(self, baseline: Path, recipe: Strict, ctx: BuildContext, out: Path) -> Artifact:
         """Quantize the baseline ONNX to INT8 as ``recipe`` (an :class:`OrtRecipe`) says."""
@@ -155,9 +221,9 @@ class OnnxRuntimeBackend:
                     activation_type=QuantType.QInt8, per_channel=recipe.per_channel,
                     reduce_range=recipe.reduce_range, op_types_to_quantize=recipe.op_types,
                 )
-        check_onnx_file(target)
         return Artifact.describe(
             out, fmt="onnx", backend=self.name, precision="int8", entry="model.onnx",
+            extra_files=check_onnx_file(target),
             details={"method": recipe.method, "per_channel": recipe.per_channel,
                      "weight_type": recipe.weight_type},
         )
