@@ -46,3 +46,8 @@ def decision_file(model: str) -> Path:
 
 def report_file(model: str) -> Path:
     return model_dir(model) / "report.md"
+
+
+def certificate_file(model: str) -> Path:
+    """The certification report (:mod:`gate.reports.certificate`)."""
+    return model_dir(model) / "certificate.json"

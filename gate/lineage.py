@@ -88,6 +88,9 @@ def record(root: Path, model: str) -> dict[str, Any]:
             result["run_id"] = parent.info.run_id
             mlflow.log_artifact(str(decision_path), "decision")
             mlflow.log_artifact(str(root / layout.report_file(model)), "decision")
+            certificate = root / layout.certificate_file(model)
+            if certificate.is_file():
+                mlflow.log_artifact(str(certificate), "decision")
             for t in decision["targets"]:
                 result["targets"][t["target"]] = _record_target(client, mlflow, root, model, decision, t, tags, locks)
     except MlflowException as exc:

@@ -67,13 +67,21 @@ class BaselineSpec(Strict):
     opset: int = Field(default=18, ge=18, le=23)  # the dynamo exporter's minimum
 
 
+class LoadTest(Strict):
+    """A load test of each artifact: ``concurrency`` clients for ``duration_s`` seconds."""
+
+    concurrency: int = Field(default=4, ge=1, le=256)
+    duration_s: float = Field(default=5.0, gt=0, le=600)
+
+
 class MeasureSpec(Strict):
     """Measurement settings, the same for baseline and candidate.
 
     Defaults: 10 warm-up runs per round and at least 50 timed runs in total (issue "The main
     job"); the timed runs are split over ``rounds`` that alternate baseline and candidate.
     Memory is read in ``memory_processes`` fresh processes per side (the memory rule's
-    interval resamples them). The manifest's ``limits`` bound each worker.
+    interval resamples them). The manifest's ``limits`` bound each worker. ``load_test``
+    (off by default) adds sustained throughput and p99 latency under concurrent load.
     """
 
     warmup_runs: int = Field(default=10, ge=1)
@@ -81,6 +89,7 @@ class MeasureSpec(Strict):
     rounds: int = Field(default=5, ge=1)
     threads: int = Field(default=2, ge=1, le=256)
     memory_processes: int = Field(default=3, ge=1, le=20)
+    load_test: LoadTest | None = None
 
 
 class Limits(Strict):

@@ -42,6 +42,9 @@ GENERIC_METRICS: dict[str, Literal["lower", "higher"]] = {
     "model_size_bytes": "lower",
     "latency_cv": "lower",  # stdev / mean of the timed runs
     "latency_tail_ratio": "lower",  # p99 / p50
+    "latency_drift_ratio": "lower",  # median of the later rounds' medians / the earlier rounds'
+    "load_throughput_items_per_s": "higher",  # under the manifest's measure.load_test
+    "load_latency_p99_ms": "lower",
 }
 
 

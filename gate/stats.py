@@ -177,6 +177,50 @@ def per_look_confidence(confidence: float, looks: int) -> float:
     return 1.0 - (1.0 - confidence) / max(1, looks)
 
 
+def drift_interval(
+    compare: Compare, baseline_rounds: Sequence[Sequence[float]], candidate_rounds: Sequence[Sequence[float]],
+    *, confidence: float, resamples: int, seed: int,
+) -> Interval:
+    """Interval of the drift ratio (:func:`gate.measure.stats.drift_ratio`) by resampling the
+    samples within each round, keeping the rounds in their order (drift is about order)."""
+    from gate.measure.stats import drift_ratio
+
+    def drift(rounds: list[np.ndarray]) -> float:
+        return drift_ratio([list(r) for r in rounds])
+
+    base = [np.asarray(r, dtype=float) for r in baseline_rounds]
+    cand = [np.asarray(r, dtype=float) for r in candidate_rounds]
+    point = compare_value(compare, drift(cand), drift(base))
+    rng = np.random.default_rng(seed)
+    stats = np.empty(resamples)
+    for i in range(resamples):
+        b = [r[rng.integers(0, len(r), size=len(r))] for r in base]
+        c = [r[rng.integers(0, len(r), size=len(r))] for r in cand]
+        stats[i] = _formula(compare, np.asarray(drift(c)), np.asarray(drift(b)))
+    low, high = _percentiles(stats, confidence)
+    return Interval(point, low, high, confidence, "bootstrap within rounds, round order kept", resamples)
+
+
+def independent_interval(
+    compare: Compare, baseline: Sequence[float], candidate: Sequence[float], statistic: Statistic,
+    *, confidence: float, resamples: int, seed: int, method: str,
+) -> Interval:
+    """Interval of ``compare(statistic(candidate), statistic(baseline))`` resampling each side
+    on its own (the sides are not paired, e.g. requests under load)."""
+    b, c = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
+    if len(b) == 0 or len(c) == 0:
+        raise ValueError("no samples")
+    point = compare_value(compare, statistic(c), statistic(b))
+    rng = np.random.default_rng(seed)
+    stats = np.array([
+        _formula(compare, np.asarray(statistic(c[rng.integers(0, len(c), len(c))])),
+                 np.asarray(statistic(b[rng.integers(0, len(b), len(b))])))
+        for _ in range(resamples)
+    ])
+    low, high = _percentiles(stats, confidence)
+    return Interval(point, low, high, confidence, method, resamples)
+
+
 def judge_interval(rule: Rule, interval: Interval) -> Verdict:
     """PASS when the whole interval meets the rule's bounds, FAIL when the whole interval
     misses one of them, else INCONCLUSIVE. A non-finite end is INCONCLUSIVE, never PASS."""
@@ -235,6 +279,13 @@ def rule_interval(
         looks = len(measurements["settings"].get("looks_planned", [1]))
         kw["confidence"] = per_look_confidence(confidence, looks)
         return rounds_interval_stat(rule.compare, rounds["baseline"], rounds["candidate"], lat, **kw)
+    if metric == "latency_drift_ratio":
+        rounds = samples["latency_rounds_ms"]
+        return drift_interval(rule.compare, rounds["baseline"], rounds["candidate"], **kw)
+    if metric == "load_latency_p99_ms":
+        lat_b, lat_c = samples["load_latency_ms"]["baseline"], samples["load_latency_ms"]["candidate"]
+        return independent_interval(rule.compare, lat_b, lat_c, lambda a: float(np.percentile(a, 99)),
+                                    method="bootstrap of each side's requests under load", **kw)
     if metric in ("model_memory_bytes", "peak_rss_bytes"):
         mem = samples["memory"]
         base = [m[metric] for m in mem["baseline"]]

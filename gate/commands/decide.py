@@ -1,6 +1,6 @@
 """``gate decide``: apply each manifest's policy to its measurements; write and print reports.
 
-Writes ``build/gate/<model>/decision.json`` and ``report.md``, prints the per-rule tables,
+Writes ``build/gate/<model>/decision.json``, ``report.md`` and ``certificate.json``, prints the per-rule tables,
 and exits 0 (pass), 1 (blocked), or 3 (a target could not be measured), the worst over all
 manifests given.
 """
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from gate.decision import decide
     from gate.loading import load_pair
     from gate.plan import find_manifests
+    from gate.reports.certificate import certificate
     from gate.reports.markdown import render_markdown
     from gate.reports.terminal import print_decision
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
             if t.measurements and t.error is None:
                 measurements[t.target] = json.loads((root / t.measurements).read_text())
         write_json_atomic(root / layout.decision_file(decision.model), decision.dump())
+        write_json_atomic(root / layout.certificate_file(decision.model), certificate(decision, measurements))
         report = root / layout.report_file(decision.model)
         report.write_text(render_markdown(decision, measurements))
         if not args.quiet:

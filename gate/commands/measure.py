@@ -29,8 +29,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def flat_metrics(side: dict[str, Any], size_bytes: int, accuracy: dict[str, float]) -> dict[str, float]:
     """The metric names policies use (see :data:`gate.policy.GENERIC_METRICS`)."""
+    from gate.measure.stats import drift_ratio, percentile
+
     lat = side["latency"]
+    extra: dict[str, float] = {}
+    if "load_test" in side:
+        lt = side["load_test"]
+        extra = {"load_throughput_items_per_s": lt["throughput_items_per_s"],
+                 "load_latency_p99_ms": percentile(lt["latencies_ms"], 99)}
     return {
+        **extra,
+        "latency_drift_ratio": drift_ratio(side["rounds_ms"]),
         "latency_p50_ms": lat["p50_ms"],
         "latency_p90_ms": lat["p90_ms"],
         "latency_p99_ms": lat["p99_ms"],
@@ -131,6 +140,7 @@ def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max
             task=m.task, inputs=inputs, threads=s.threads, warmup_runs=s.warmup_runs,
             timed_runs=s.timed_runs, rounds=s.rounds, batch_size=m.input.batch_size,
             timeout_s=limits.timeout_s, memory_bytes=limits.memory_bytes, memory_processes=s.memory_processes,
+            load_test=(s.load_test.concurrency, s.load_test.duration_s) if s.load_test else None,
             more_rounds=undecided(policy, m.input.batch_size, len(looks)),
             time_budget_s=policy.policy.statistics.time_budget_s, max_rounds=max_rounds,
             progress=progress.log,
@@ -158,6 +168,8 @@ def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max
             "load_s": side["load_s"],
             "fingerprint": side["fingerprint"],
         }
+        if "load_test" in side:
+            sides[role]["load_test"] = {k: v for k, v in side["load_test"].items() if k != "latencies_ms"}
     doc = {
         "schema": SCHEMA,
         "model": m.name,
@@ -185,6 +197,8 @@ def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max
         "samples": {
             "latency_rounds_ms": {role: result[role]["rounds_ms"] for role in sides},
             "memory": {role: result[role]["memory_samples"] for role in sides},
+            **({"load_latency_ms": {role: result[role]["load_test"]["latencies_ms"] for role in sides}}
+               if s.load_test else {}),
             "items": items,
         },
     }

@@ -138,7 +138,7 @@ def _spawn(spec: WorkerSpec, **kw: Any) -> Worker:
 def measure_pair(
     baseline: WorkerSpec, candidate: WorkerSpec, *, task: str, inputs: Path, threads: int,
     warmup_runs: int, timed_runs: int, rounds: int, batch_size: int, timeout_s: float,
-    memory_bytes: int = 8 << 30, memory_processes: int = 1, more_rounds: MoreRounds | None = None, time_budget_s: float = 0.0,
+    memory_bytes: int = 8 << 30, memory_processes: int = 1, load_test: tuple[int, float] | None = None, more_rounds: MoreRounds | None = None, time_budget_s: float = 0.0,
     max_rounds: int | None = None, progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Measure baseline and candidate interleaved; return per-role figures and eval outputs.
@@ -149,7 +149,8 @@ def measure_pair(
     :func:`gate.stats.look_schedule` (rounds doubling up to ``max_rounds``), until
     ``time_budget_s`` seconds of extra rounds are spent. Memory is read in the main worker and
     in ``memory_processes - 1`` further fresh workers per side, each loading the artifact and
-    running the warm-up, so that the memory rule has one figure per process.
+    running the warm-up, so that the memory rule has one figure per process. ``load_test``
+    (concurrency, seconds) runs a load test in each main worker after the timed rounds.
 
     Returns ``{"baseline": {...}, "candidate": {...}, "outputs": {role: path}, "output_dir"}``;
     each role holds ``rounds_ms`` (samples per round), ``latency`` (:func:`summarize_latency`),
@@ -195,6 +196,10 @@ def measure_pair(
             if len(samples["baseline"]) < look:
                 break  # the time budget ran out before this look
         peaks = {role: w.request(op="peak") for role, w in workers.items()}
+        under_load = {}
+        if load_test is not None:
+            for role, w in workers.items():
+                under_load[role] = w.request(op="load_test", concurrency=load_test[0], duration_s=load_test[1])
         outputs = {}
         for role, w in workers.items():
             outputs[role] = out_dir / f"{role}.npy"
@@ -232,4 +237,11 @@ def measure_pair(
             "versions": loads[role]["versions"],
             "fingerprint": loads[role]["fingerprint"],
         }
+        if role in under_load:
+            lt = under_load[role]
+            result[role]["load_test"] = {
+                "concurrency": load_test[0] if load_test else None, "wall_s": lt["wall_s"],
+                "requests": len(lt["latencies_ms"]), "latencies_ms": lt["latencies_ms"],
+                "throughput_items_per_s": batch_size * len(lt["latencies_ms"]) / lt["wall_s"],
+            }
     return result

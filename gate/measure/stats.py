@@ -48,3 +48,14 @@ def summarize_latency(rounds: list[list[float]], batch_size: int) -> dict[str, A
         "rounds": len(rounds),
         "throughput_items_per_s": batch_size * len(samples) / (sum(samples) / 1000.0),
     }
+
+
+def drift_ratio(rounds: list[list[float]]) -> float:
+    """Stability over time: the median of the later half of the rounds' medians over the
+    median of the earlier half's (1.0 = no drift; 1.3 = 30% slower by the end). NaN with
+    fewer than two rounds."""
+    if len(rounds) < 2:
+        return float("nan")
+    medians = [statistics.median(r) for r in rounds]
+    half = len(medians) // 2
+    return statistics.median(medians[-half:]) / statistics.median(medians[:half])

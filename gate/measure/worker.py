@@ -9,6 +9,8 @@ Run as ``python -m gate.measure.worker --backend B --artifact DIR --inputs NPZ -
   hardware ``fingerprint`` the worker runs on.
 * ``{"op": "time", "warmup": W, "runs": N}``: W untimed then N timed runs on the fixed
   latency input; replies ``latencies_ms`` (N floats, wall clock, ``perf_counter_ns``).
+* ``{"op": "load_test", "concurrency": N, "duration_s": T}``: N threads send requests back
+  to back for T seconds; replies every request's ``latencies_ms`` and ``wall_s``.
 * ``{"op": "peak"}``: replies ``peak_rss_bytes``, the OS's high-water mark for this process
   (``ru_maxrss``: KiB on Linux, bytes on macOS; shared case C15).
 * ``{"op": "eval", "out": PATH}``: runs every eval item at batch 1 and saves the outputs
@@ -41,6 +43,32 @@ def current_rss_bytes() -> int:
     import psutil
 
     return int(psutil.Process().memory_info().rss)
+
+
+def load_test(session: Any, feeds: Any, concurrency: int, duration_s: float) -> dict[str, Any]:
+    """``concurrency`` threads call the session back to back for ``duration_s`` seconds.
+
+    Returns ``latencies_ms`` (every request) and ``wall_s``; sustained throughput is requests
+    x batch / wall seconds.
+    """
+    import threading
+
+    stop = time.perf_counter() + duration_s
+    results: list[list[float]] = [[] for _ in range(concurrency)]
+
+    def client(out: list[float]) -> None:
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter_ns()
+            session.run(feeds)
+            out.append((time.perf_counter_ns() - t0) / 1e6)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(r,)) for r in results]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"latencies_ms": [x for r in results for x in r], "wall_s": time.perf_counter() - t0}
 
 
 def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None:
@@ -81,6 +109,8 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
                 session.run(feeds)
                 samples.append((time.perf_counter_ns() - t0) / 1e6)
             reply({"latencies_ms": samples})
+        elif op == "load_test":
+            reply(load_test(session, task.latency_feeds(inputs), int(req["concurrency"]), float(req["duration_s"])))
         elif op == "peak":
             reply({"peak_rss_bytes": peak_rss_bytes(), "rss_bytes": current_rss_bytes()})
         elif op == "eval":

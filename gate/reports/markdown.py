@@ -21,6 +21,11 @@ def escape(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ").replace("\r", " ")
 
 
+def code(text: object) -> str:
+    """An inline code span: nothing inside is markup, so only backticks and newlines change."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ").replace("\r", " ") + "`"
+
+
 def fmt(value: float | None, metric: str = "") -> str:
     """A figure with its unit: bytes as MB, ms with 3 significant digits, ratios as 4."""
     if value is None:
@@ -46,5 +51,5 @@ def render_markdown(decision: Decision, measurements: dict[str, Any] | None = No
     """The report as markdown. ``measurements`` maps target name to its measurements.json."""
     from gate.templating import render
 
-    return render("report.md.j2", d=decision, m=measurements or {}, esc=escape, fmt=fmt, icons=ICONS,
+    return render("report.md.j2", d=decision, m=measurements or {}, esc=escape, code=code, fmt=fmt, icons=ICONS,
                   interval=interval)

@@ -72,6 +72,35 @@ def test_decision_values_follow_from_the_measurements(minilm_repo) -> None:  # t
     assert "speed-up" in report and decision["verdict"].upper() in report
 
 
+def test_certificate_and_production_readiness_rules(minilm_repo) -> None:  # type: ignore[no-untyped-def]
+    root, run = minilm_repo
+    run("gate", "decide", check=False)
+    decision = read(root / "build/gate/minilm/decision.json")
+    cert = read(root / "build/gate/minilm/certificate.json")
+    approval = {"pass": "approved", "fail": "rejected", "inconclusive": "needs-review"}[decision["verdict"]]
+    assert cert["approval"] == approval and cert["manifest_sha256"] == decision["manifest_sha256"]
+    (cand,) = cert["candidates"]
+    m = read(root / decision["targets"][0]["measurements"])
+    lines = sorted(f"{f['path']}:{f['sha256']}" for f in m["candidate"]["artifact"]["files"])
+    import hashlib
+
+    assert cand["signature_sha256"] == hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    assert {g["rule"] for g in cand["gates"]} == {"accuracy-kept", "speed-up", "memory-cut", "size-cut"}
+    assert "onnxruntime" in cand["tool_versions"]
+
+    proc = run("gate", "decide", "--policy", "policies/production-readiness.yaml", check=False)
+    assert proc.returncode in (0, 1), proc.stderr
+    pr = read(root / "build/gate/minilm/decision.json")
+    rules = {r["rule"]: r for r in pr["targets"][0]["rules"]}
+    assert set(rules) == {"latency-consistency", "latency-tail", "stable-over-time", "p99-under-load",
+                          "throughput-under-load"}
+    assert all(r["verdict"] != "error" and r["value"] is not None for r in rules.values()), rules
+    lt = m["candidate"]["load_test"]
+    assert lt["concurrency"] == 2 and lt["requests"] > 0 and lt["wall_s"] >= 2.0
+    assert rules["throughput-under-load"]["candidate"] == pytest.approx(lt["throughput_items_per_s"])
+    run("gate", "decide", check=False)  # leave the edge-default decision for the tests after this one
+
+
 def test_second_repro_reruns_nothing(minilm_repo) -> None:  # type: ignore[no-untyped-def]
     _, run = minilm_repo
     out = run("dvc", "repro").stdout
