@@ -25,9 +25,9 @@ def decision_with(text: str) -> Decision:
 
 def test_manifest_text_is_escaped_everywhere() -> None:
     md = render_markdown(decision_with(EVIL))
-    outside_code = re.sub(r"`[^`\n]*`", "", md)  # a code span shows its text literally
-    assert "<img" not in outside_code and "<!-- x" not in outside_code
-    assert "](https://evil" not in outside_code
+    outside_code = re.sub(r"(?<!\\)`[^`\n]*(?<!\\)`", "", md)  # a code span shows its text literally
+    assert not re.search(r"(?<!\\)<(img|!--)", outside_code)
+    assert not re.search(r"(?<!\\)\]\(https", outside_code)
     assert "**bold**" not in outside_code
     assert "\\<img src=x onerror=alert\\(1\\)\\>" in md  # shown, as text
     assert "`models/<img src=x onerror=alert(1)> [click](https://evil.example) | **bold** 'tick' <!-- x --> line/gate.yaml`" in md
