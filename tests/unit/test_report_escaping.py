@@ -25,7 +25,9 @@ def decision_with(text: str) -> Decision:
 
 def test_manifest_text_is_escaped_everywhere() -> None:
     md = render_markdown(decision_with(EVIL))
-    outside_code = re.sub(r"(?<!\\)`[^`\n]*(?<!\\)`", "", md)  # a code span shows its text literally
+    marker, body = md.split("\n", 1)
+    assert marker == "<!-- edge-gate report: m -->"  # the report's own marker, not manifest text
+    outside_code = re.sub(r"(?<!\\)`[^`\n]*(?<!\\)`", "", body)  # a code span shows its text literally
     assert not re.search(r"(?<!\\)<(img|!--)", outside_code)
     assert not re.search(r"(?<!\\)\]\(https", outside_code)
     assert "**bold**" not in outside_code
