@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gate",
         description="edge-gate: measure optimized edge-AI models against their baseline and gate them by policy.",
-        epilog="exit codes: 0 pass, 1 policy failed (blocked), 2 bad input, 3 error",
+        epilog="exit codes: 0 pass, 1 policy failed (blocked), 2 bad input, 3 error, 4 infrastructure unavailable",
     )
     parser.add_argument("--version", action="version", version=f"edge-gate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
