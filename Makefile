@@ -24,5 +24,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+lint: setup
+	$(BIN)/ruff check gate
+	$(BIN)/mypy gate
+
 clean:
 	rm -rf $(VENV) .demo

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # the one top-level handler: an unexpected failure is exit 3
+    except Exception as exc:  # noqa: BLE001 - the one top-level handler: an unexpected failure is exit 3
         if os.environ.get("GATE_DEBUG"):
             traceback.print_exc()
         print(f"internal error: {type(exc).__name__}: {exc} (set GATE_DEBUG=1 for the traceback)",

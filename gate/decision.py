@@ -113,7 +113,7 @@ class Decision(BaseModel):
 def _rule_result(rule: Rule, doc: dict[str, Any], primary: str, policy: LoadedPolicy,
                  item_statistics: dict[str, tuple[str, str]]) -> RuleResult:
     metric = primary if rule.metric == "accuracy" else rule.metric
-    common = {"rule": rule.id, "description": rule.description, "metric": metric,
+    common: dict[str, Any] = {"rule": rule.id, "description": rule.description, "metric": metric,
               "compare": rule.compare, "bound": rule.bound_text(), "min": rule.min, "max": rule.max}
     b, c = doc["baseline"]["metrics"].get(metric), doc["candidate"]["metrics"].get(metric)
     if b is None or c is None:
@@ -224,6 +224,11 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
     )
 
 
+def _display_path(loaded: LoadedManifest) -> str:
+    path = loaded.path.resolve()
+    return str(path.relative_to(loaded.repo_root)) if path.is_relative_to(loaded.repo_root) else str(loaded.path)
+
+
 def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.date | None = None) -> Decision:
     """Decide one manifest. Never raises for a target's problem: it becomes that target's ERROR."""
     today = today or dt.date.today()
@@ -237,7 +242,7 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
         notes.append(f"INCONCLUSIVE does not block under this policy (inconclusive: {mode})")
     return Decision(
         model=loaded.manifest.name, task=loaded.manifest.task,
-        manifest=str(loaded.path.resolve().relative_to(loaded.repo_root)) if loaded.path.resolve().is_relative_to(loaded.repo_root) else str(loaded.path),
+        manifest=_display_path(loaded),
         manifest_sha256=loaded.sha256, policy=policy.policy.name, policy_path=str(policy.path),
         policy_sha256=policy.sha256, primary_metric=loaded.manifest.eval.primary, verdict=verdict,
         exit_code=int(exit_code), inconclusive_mode=mode,

@@ -24,7 +24,8 @@ ISA_FLAGS = (
 
 
 def _cpuinfo() -> tuple[str, set[str]]:
-    model, flags = platform.processor() or platform.machine(), set()
+    model: str = platform.processor() or platform.machine()
+    flags: set[str] = set()
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

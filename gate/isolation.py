@@ -133,7 +133,7 @@ def _child(ref: str) -> int:
         proto.write(json.dumps({"error": str(exc), "exit_code": int(exc.exit_code)}) + "\n")
         proto.flush()
         return int(exc.exit_code)
-    except BaseException as exc:  # report any failure to the parent, which decides the verdict
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which makes it ERROR
         import traceback
 
         traceback.print_exc()

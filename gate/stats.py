@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,15 +60,16 @@ def _formula(compare: Compare, c: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         match compare:
             case "absolute":
-                return c
+                out = c
             case "ratio":
-                return c / b
+                out = c / b
             case "speedup":
-                return b / c
+                out = b / c
             case "reduction":
-                return 1.0 - c / b
+                out = 1.0 - c / b
             case "difference":
-                return c - b
+                out = c - b
+    return np.asarray(out, dtype=float)
 
 
 def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -271,7 +273,7 @@ def rule_interval(
         ValueError: the samples are malformed (see the resampling functions).
     """
     samples = measurements["samples"]
-    kw = {"confidence": confidence, "resamples": resamples, "seed": seed}
+    kw: dict[str, Any] = {"confidence": confidence, "resamples": resamples, "seed": seed}
     batch = int(measurements["settings"].get("batch_size", 1))
     lat = _latency_statistic(metric, batch)
     if lat is not None:

@@ -30,4 +30,4 @@ def _environment(autoescape: bool) -> Any:
 
 def render(name: str, **context: Any) -> str:
     """Render template ``name`` with ``context``; undefined variables are errors."""
-    return _environment(False).get_template(name).render(**context)
+    return str(_environment(False).get_template(name).render(**context))

@@ -34,7 +34,7 @@ _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 _INF_NAN = re.compile(r"^([-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))$")
 
 
-class _CoreSchemaLoader(yaml.SafeLoader):
+class _CoreSchemaLoader(yaml.SafeLoader):  # type: ignore[misc]
     """SafeLoader with YAML 1.2 core-schema implicit resolvers instead of YAML 1.1's."""
 
 

@@ -27,8 +27,6 @@ from gate.isolation import signal_name, tail, tree_rss_bytes
 from gate.measure.stats import summarize_latency
 from gate.stats import look_schedule
 
-
-
 #: Seconds between two reads of a worker's memory while waiting for its reply.
 WATCH_S = 0.25
 
@@ -138,7 +136,8 @@ def _spawn(spec: WorkerSpec, **kw: Any) -> Worker:
 def measure_pair(
     baseline: WorkerSpec, candidate: WorkerSpec, *, task: str, inputs: Path, threads: int,
     warmup_runs: int, timed_runs: int, rounds: int, batch_size: int, timeout_s: float,
-    memory_bytes: int = 8 << 30, memory_processes: int = 1, load_test: tuple[int, float] | None = None, more_rounds: MoreRounds | None = None, time_budget_s: float = 0.0,
+    memory_bytes: int = 8 << 30, memory_processes: int = 1, load_test: tuple[int, float] | None = None,
+    more_rounds: MoreRounds | None = None, time_budget_s: float = 0.0,
     max_rounds: int | None = None, progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Measure baseline and candidate interleaved; return per-role figures and eval outputs.

@@ -67,7 +67,9 @@ def collect(paths: list[Path], root: Path) -> list[Reported]:
 
     out = []
     for path in paths:
-        rel = path.resolve().relative_to(root.resolve()).as_posix() if path.resolve().is_relative_to(root.resolve()) else str(path)
+        resolved = path.resolve()
+        inside = resolved.is_relative_to(root.resolve())
+        rel = resolved.relative_to(root.resolve()).as_posix() if inside else str(path)
         try:
             doc = load_yaml(path)
         except GateError as exc:
@@ -86,7 +88,8 @@ def collect(paths: list[Path], root: Path) -> list[Reported]:
         else:
             decision = load_decision(decision_path)
             if decision.manifest_sha256 != sha256_file(path):
-                rep.problem = f"no current decision: {layout.decision_file(model)} was made for another version of {rel}"
+                rep.problem = (f"no current decision: {layout.decision_file(model)} was made for another "
+                               f"version of {rel}")
             else:
                 rep.decision = decision
                 report = root / layout.report_file(model)
