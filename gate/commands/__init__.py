@@ -1,3 +1,4 @@
 """One module per `gate` subcommand; each exposes ``add_parser`` and ``run(args) -> int``."""
 
-COMMANDS = ("validate", "schema", "plan", "baseline", "optimize", "measure", "decide", "record")
+COMMANDS = ("validate", "schema", "plan", "baseline", "optimize", "measure", "decide", "record",
+            "promote", "rollback", "history")

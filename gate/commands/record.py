@@ -1,4 +1,8 @@
-"""``gate record``: write the decisions' lineage to MLflow (runs, artifacts, model versions)."""
+"""``gate record``: write the decisions' lineage to MLflow (runs, artifacts, model versions).
+
+Recording the same commit and manifest again updates the same runs and versions. A passing
+decision also points alias ``candidate`` at its recommended candidate.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     paths = args.manifests or find_manifests(root)
     for path in paths:
-        model = load_manifest(path).manifest.name
+        loaded = load_manifest(path)
+        model = loaded.manifest.name
         with progress.step(f"{model}: recording lineage in MLflow"):
-            result = record(root, model)
+            result = record(root, model, eval_source=loaded.eval_path())
         print(json.dumps({"model": model, **result}))
     return ExitCode.PASS
