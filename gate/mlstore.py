@@ -17,9 +17,11 @@ mlflow is imported inside the functions (shared/STYLE.md: `gate --help` imports 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,6 +89,12 @@ def open_client(root: Path) -> tuple[Any, Any, str]:
     except MlflowException as exc:
         raise LineageError(f"cannot open the MLflow store {uri}: {exc.message}") from None
     return mlflow, client, uri
+
+
+def stdout_to_stderr() -> contextlib.AbstractContextManager[Any]:
+    """MLflow prints "View run at <url>" lines on stdout when talking to a server; commands
+    run MLflow under this so that their stdout holds only their own JSON result."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def is_transient(exc: BaseException) -> bool:

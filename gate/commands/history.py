@@ -17,8 +17,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from gate.mlstore import stdout_to_stderr
     from gate.promotion import format_history, history
 
-    h = history(Path.cwd(), args.model)
+    with stdout_to_stderr():
+        h = history(Path.cwd(), args.model)
     print(json.dumps(h, indent=2) if args.json else format_history(h))
     return ExitCode.PASS

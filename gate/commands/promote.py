@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from gate.mlstore import stdout_to_stderr
     from gate.plan import find_manifests
     from gate.promotion import promote
 
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"no gate.yaml manifests under {root}")
         return ExitCode.BAD_INPUT
     for path in paths:
-        result = promote(root, path, target=args.target, protected_branch=args.branch)
+        with stdout_to_stderr():
+            result = promote(root, path, target=args.target, protected_branch=args.branch)
         print(json.dumps(result))
     return ExitCode.PASS

@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from gate import progress
+    from gate.mlstore import stdout_to_stderr
     from gate.lineage import record
     from gate.manifest import load_manifest
     from gate.plan import find_manifests
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_manifest(path)
         model = loaded.manifest.name
         with progress.step(f"{model}: recording lineage in MLflow"):
-            result = record(root, model, eval_source=loaded.eval_path())
+            with stdout_to_stderr():
+                result = record(root, model, eval_source=loaded.eval_path())
         print(json.dumps({"model": model, **result}))
     return ExitCode.PASS

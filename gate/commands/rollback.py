@@ -15,7 +15,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
+    from gate.mlstore import stdout_to_stderr
     from gate.promotion import rollback
 
-    print(json.dumps(rollback(Path.cwd(), args.model)))
+    with stdout_to_stderr():
+        result = rollback(Path.cwd(), args.model)
+    print(json.dumps(result))
     return ExitCode.PASS
