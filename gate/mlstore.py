@@ -68,22 +68,23 @@ def open_client(root: Path) -> tuple[Any, Any, str]:
     uri = tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
-    def touch() -> None:  # opening both stores runs their migrations on a fresh database
+    def connect() -> Any:  # creating the client opens the stores: migrations on a fresh database
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.search_experiments(max_results=1)
         client.search_registered_models(max_results=1)
+        return client
 
     db = _sqlite_path(uri)
     try:
         if db is None:
-            with_retry(touch, f"open the MLflow store {uri}")
+            client = with_retry(connect, f"open the MLflow store {uri}")
         else:
             db.parent.mkdir(parents=True, exist_ok=True)
             with open(f"{db}.init.lock", "a+") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
-                    with_retry(touch, f"open the MLflow store {uri}")
+                    client = with_retry(connect, f"open the MLflow store {uri}")
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
     except MlflowException as exc:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -95,8 +96,13 @@ class GateRepo:
             raise AssertionError(f"gate {args} exited {code}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc
 
-    def write_candidate(self, metrics: dict[str, float], scale: float) -> None:
-        """A real ONNX candidate and its measurements.json (the `gate measure` schema)."""
+    def write_candidate(self, metrics: dict[str, float], scale: float, fmt: str = "onnx") -> None:
+        """A real candidate and its measurements.json (the `gate measure` schema).
+
+        ``fmt="onnx"``: a tiny ONNX model (:func:`tiny_onnx`); ``fmt="gguf"``: the smallest
+        valid GGUF v3 file (magic, version, zero tensors, zero metadata keys), which the
+        registry stores as an artifact folder like any non-ONNX candidate.
+        """
         from gate import layout
         from gate.backends.base import Artifact
         from gate.fingerprint import fingerprint
@@ -105,8 +111,11 @@ class GateRepo:
         loaded = load_manifest(self.manifest)
         cand = self.path / layout.candidate_dir(self.model, TARGET)
         cand.mkdir(parents=True, exist_ok=True)
-        tiny_onnx(cand / "model.onnx", scale)
-        art = Artifact.describe(cand, fmt="onnx", backend="onnxruntime", precision="int8", entry="model.onnx",
+        if fmt == "onnx":
+            tiny_onnx(cand / "model.onnx", scale)
+        else:
+            (cand / f"model.{fmt}").write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 0))
+        art = Artifact.describe(cand, fmt=fmt, backend="onnxruntime", precision="int8", entry=f"model.{fmt}",
                                 details={"method": "dynamic", "per_channel": False, "weight_type": "qint8"})
         art.write(cand)
         base_art = {**art.model_dump(mode="json"), "precision": "fp32", "details": {}}
