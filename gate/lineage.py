@@ -18,6 +18,7 @@ import json
 import os
 import re
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -236,8 +237,12 @@ def _log_eval_dataset(client: Any, root: Path, model: str, run_id: str, measurem
         return
     with np.load(inputs) as npz:
         features = {k: npz[k] for k in npz.files if k.startswith("eval.")}
-    dataset = mlflow.data.from_numpy(
-        features, source=str(eval_source or inputs), name=f"{model}-eval",
-        digest=str(measurements.get("inputs_sha256", ""))[:16] or None)
+    with warnings.catch_warnings():
+        # mlflow registers its local-file dataset source twice ("" and "file" schemes) and warns
+        # that a path matches both; either one records the same path.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        dataset = mlflow.data.from_numpy(
+            features, source=str(eval_source or inputs), name=f"{model}-eval",
+            digest=str(measurements.get("inputs_sha256", ""))[:16] or None)
     client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(),
                                                      tags=[InputTag("mlflow.data.context", "eval")])])
