@@ -18,6 +18,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import yaml
 from gate import layout
 from gate.config import sha256_json
 from gate.errors import LineageError
-from gate.mlstore import experiment_id, open_client, with_retry
+from gate.mlstore import experiment_id, log_tags, open_client, with_retry
 
 KEY_TAG = "edge_gate.record_key"
 
@@ -109,13 +110,6 @@ def find_or_create_run(client: Any, exp_id: str, key: str, run_name: str, tags: 
     if winner.info.run_id != mine.info.run_id:
         client.delete_run(mine.info.run_id)
     return winner
-
-
-def log_tags(client: Any, run_id: str, tags: dict[str, Any]) -> None:
-    """Set (or update) ``tags`` on a run; keys are cut to MLflow's 250 characters."""
-    from mlflow.entities import RunTag
-
-    client.log_batch(run_id, tags=[RunTag(k[:250], str(v)[:5000]) for k, v in tags.items()])
 
 
 def log_new_params(client: Any, run: Any, params: dict[str, Any]) -> None:
@@ -216,8 +210,6 @@ def _record_target(client: Any, root: Path, model: str, t: dict[str, Any], run: 
     values = {f"candidate.{k}": v for k, v in measurements["candidate"]["metrics"].items()}
     values |= {f"baseline.{k}": v for k, v in measurements["baseline"]["metrics"].items()}
     values |= {f"rule.{r['rule']}": r["value"] for r in t["rules"] if r["value"] is not None}
-    import time
-
     now = int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
     client.log_dict(run_id, fp, "fingerprint.json")

@@ -117,20 +117,31 @@ def with_retry(fn: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS) -
     import sqlalchemy.exc
     from mlflow.exceptions import MlflowException
 
+    transient = (MlflowException, sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError, OSError)
     delay = RETRY_FIRST_DELAY_S
-    for attempt in range(attempts):
+    for _ in range(attempts - 1):
         try:
             return fn()
-        except (MlflowException, sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError,
-                OSError) as exc:
+        except transient as exc:
             if not is_transient(exc):
                 raise
-            if attempt == attempts - 1:
-                raise LineageError(f"could not {what} after {attempts} attempts: {str(exc)[:300]}",
-                                   hint="another writer holds the MLflow store; retry later") from None
             time.sleep(min(delay, 8.0) * (1 + random.random() / 2))  # noqa: S311 (jitter, not crypto)
             delay *= 2
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return fn()
+    except transient as exc:
+        if not is_transient(exc):
+            raise
+        raise LineageError(f"could not {what} after {attempts} attempts: {str(exc)[:300]}",
+                           hint="another writer holds the MLflow store; retry later") from None
+
+
+def log_tags(client: Any, run_id: str, tags: dict[str, Any]) -> None:
+    """Set (or update) ``tags`` on a run; keys cut to 250 characters, values to 5,000 (MLflow's
+    limits)."""
+    from mlflow.entities import RunTag
+
+    client.log_batch(run_id, tags=[RunTag(k[:250], str(v)[:5000]) for k, v in tags.items()])
 
 
 def already_exists(exc: BaseException) -> bool:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import LineageError, PromotionRefused
-from gate.lineage import git_info, log_tags, read_decision, record_key
-from gate.mlstore import experiment_id, open_client, with_retry
+from gate.lineage import git_info, read_decision, record_key
+from gate.mlstore import experiment_id, log_tags, open_client, with_retry
 from gate.registry import (
     PASSING,
     aliases,
@@ -93,7 +93,7 @@ def promote(root: Path, manifest: Path, target: str | None = None,
     if chosen is None or chosen["verdict"] not in PASSING:
         which = "no target" if chosen is None else f"target {chosen['target']!r}"
         raise PromotionRefused(f"{which} of {model} is passing; nothing can be promoted")
-    mlflow, client, _ = open_client(root)
+    _, client, _ = open_client(root)
     name = registered_name(model)
     key = record_key(git["commit"], model, decision["manifest_sha256"], chosen["target"])
     recorded = with_retry(lambda: versions_with_key(client, name, key), "find the candidate version")
@@ -129,7 +129,7 @@ def rollback(root: Path, model: str) -> dict[str, Any]:
     Raises:
         LineageError: either alias resolves to no version (never set, or its version deleted).
     """
-    mlflow, client, _ = open_client(root)
+    _, client, _ = open_client(root)
     name = registered_name(model)
     champion = require_alias(client, name, "champion")
     previous = require_alias(client, name, "previous")
@@ -161,7 +161,7 @@ def history(root: Path, model: str) -> dict[str, Any]:
 
     Returns ``{"model", "registered_model", "events": [...], "aliases": {alias: version}}``.
     """
-    mlflow, client, _ = open_client(root)
+    _, client, _ = open_client(root)
     name = registered_name(model)
     exp = client.get_experiment_by_name(events_experiment(model))
     runs = [] if exp is None else client.search_runs([exp.experiment_id], max_results=10000)

@@ -21,7 +21,7 @@ from typing import Any
 
 from gate import layout
 from gate.errors import LineageError
-from gate.mlstore import registered_model
+from gate.mlstore import log_tags, registered_model
 
 #: Decision verdicts that may set ``candidate`` or be promoted (gate.rules.Verdict values).
 PASSING = ("pass", "waived")
@@ -149,8 +149,6 @@ def _log_candidate(client: Any, mlflow: Any, cand_dir: Path, artifact: Any, run:
     else:
         client.log_artifacts(run_id, str(cand_dir), "candidate")
         source = f"{run.info.artifact_uri}/candidate"
-    from gate.lineage import log_tags
-
     log_tags(client, run_id, {"edge_gate.candidate_source": source,
                               "edge_gate.candidate_model_id": model_id or ""})
     return source, model_id
