@@ -72,3 +72,10 @@ class InfrastructureError(GateError):
 
 class LineageError(GateError):
     """Recording lineage or moving registry aliases failed (exit 3)."""
+
+
+class PromotionRefused(GateError):
+    """A promotion the rules forbid: the decision is not passing, or this is not the
+    protected branch (exit 1, like a blocked pull request: nothing crashed)."""
+
+    exit_code = ExitCode.BLOCKED

@@ -1,40 +1,60 @@
 """Lineage in MLflow: one run per manifest, a child run per target, a model version per
-candidate.
+candidate (the versions and aliases are :mod:`gate.registry`'s).
 
 MLflow is read from the files the DVC stages wrote (``decision.json``, ``measurements.json``,
 ``dvc.lock``, the artifact folders), never written from inside a cached stage, so a fully
-cached ``dvc repro`` still records correct lineage. The tracking store is
-``MLFLOW_TRACKING_URI`` when set, else the embedded ``sqlite:///mlflow.db`` in the repository
-root with artifacts under ``mlruns/`` (MLflow's own default). Registry stages are deprecated;
-edge-gate uses tags (and, for promotion, aliases) only.
+cached ``dvc repro`` still records correct lineage. The store is chosen and opened by
+:mod:`gate.mlstore`.
+
+Idempotence: a run is identified by a ``edge_gate.record_key`` tag, the hash of
+(commit, model, manifest sha256[, target]). Recording the same (commit, manifest, target)
+again finds the run by that tag and updates it; it never creates a second one. That is also
+what makes retrying a whole record after "database is locked" safe.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gate import layout
+from gate.config import sha256_json
 from gate.errors import LineageError
+from gate.mlstore import experiment_id, log_tags, open_client, with_retry
+
+KEY_TAG = "edge_gate.record_key"
 
 
 def git_info(root: Path) -> dict[str, str]:
-    """Commit sha and branch of the repository at ``root`` (empty strings outside git)."""
+    """Commit sha, branch and pull-request number of the checkout at ``root``.
+
+    In GitHub Actions the branch is ``GITHUB_HEAD_REF`` (a pull request's source branch) or
+    ``GITHUB_REF_NAME``, and the PR number comes from ``GITHUB_REF=refs/pull/<n>/merge``
+    (GitHub's documented default variables); ``GATE_PR_NUMBER`` overrides it. Outside git
+    every value is an empty string.
+    """
 
     def git(*args: str) -> str:
         proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
         return proc.stdout.strip() if proc.returncode == 0 else ""
 
-    return {"commit": git("rev-parse", "HEAD"), "branch": git("rev-parse", "--abbrev-ref", "HEAD")}
+    branch = os.environ.get("GITHUB_HEAD_REF") or os.environ.get("GITHUB_REF_NAME") or git(
+        "rev-parse", "--abbrev-ref", "HEAD")
+    match = re.fullmatch(r"refs/pull/(\d+)/(?:merge|head)", os.environ.get("GITHUB_REF", ""))
+    pr = os.environ.get("GATE_PR_NUMBER") or (match.group(1) if match else "")
+    return {"commit": git("rev-parse", "HEAD"), "branch": branch, "pr_number": pr}
 
 
 def dvc_lock_hashes(root: Path) -> dict[str, dict[str, str]]:
-    """``{stage: {path: md5}}`` of every dep and out recorded in ``dvc.lock`` (empty if none)."""
+    """``{stage: {"deps:<path>" | "outs:<path>": md5}}`` from ``dvc.lock`` (empty if none)."""
     lock = root / "dvc.lock"
     if not lock.is_file():
         return {}
@@ -49,89 +69,172 @@ def dvc_lock_hashes(root: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def _tracking_uri(root: Path) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlflow.db').resolve()}"
+def record_key(commit: str, model: str, manifest_sha256: str, target: str | None = None) -> str:
+    """16 hex digits identifying one recording of a manifest (``target=None``) or a target."""
+    return sha256_json({"commit": commit, "model": model, "manifest_sha256": manifest_sha256,
+                        "target": target})[:16]
 
 
-def record(root: Path, model: str) -> dict[str, Any]:
-    """Record the decision of ``model`` (from ``build/gate/<model>/``) in MLflow.
-
-    Returns ``{"run_id": ..., "targets": {target: {"run_id", "model_version"}}}``.
+def read_decision(root: Path, model: str) -> dict[str, Any]:
+    """``build/gate/<model>/decision.json`` as a dict.
 
     Raises:
-        LineageError: no decision file, or MLflow refused a write.
+        LineageError: missing or not JSON.
     """
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    import mlflow
-    from mlflow import MlflowClient
+    path = root / layout.decision_file(model)
+    if not path.is_file():
+        raise LineageError(f"no decision for {model}: {path} is missing", hint="run `gate decide` first")
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except ValueError as exc:
+        raise LineageError(f"unreadable decision {path}: {exc}") from None
+    return data
+
+
+def find_or_create_run(client: Any, exp_id: str, key: str, run_name: str, tags: dict[str, str]) -> Any:
+    """The run tagged ``edge_gate.record_key = key`` in ``exp_id``, created when missing.
+
+    Two writers racing on the same key both create, then both keep the oldest run
+    (start time, then run id) and delete their own if it is not that one.
+    """
+
+    def search() -> list[Any]:
+        runs = client.search_runs([exp_id], f"tags.`{KEY_TAG}` = '{key}'", max_results=50)
+        return sorted(runs, key=lambda r: (r.info.start_time, r.info.run_id))
+
+    found = search()
+    if found:
+        return found[0]
+    mine = client.create_run(exp_id, run_name=run_name, tags={**tags, KEY_TAG: key})
+    winner = search()[0]
+    if winner.info.run_id != mine.info.run_id:
+        client.delete_run(mine.info.run_id)
+    return winner
+
+
+def log_new_params(client: Any, run: Any, params: dict[str, Any]) -> None:
+    """Log the params the run does not have yet (MLflow params are immutable)."""
+    from mlflow.entities import Param
+
+    have = run.data.params
+    new = [Param(k, str(v)) for k, v in params.items() if k not in have]
+    if new:
+        client.log_batch(run.info.run_id, params=new)
+
+
+def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str, Any]:
+    """Record the decision of ``model`` (from ``build/gate/<model>/``) in MLflow.
+
+    ``eval_source`` is the manifest's eval set file, logged as the dataset's source.
+    Returns ``{"run_id", "tracking_uri", "targets": {target: {"run_id", "model_version"}},
+    "candidate_alias": version or None}``.
+
+    Raises:
+        LineageError: no decision file, MLflow refused a write, or the store stayed locked.
+    """
     from mlflow.exceptions import MlflowException
 
-    decision_path = root / layout.decision_file(model)
-    if not decision_path.is_file():
-        raise LineageError(f"no decision for {model}: {decision_path} is missing", hint="run `gate decide` first")
-    decision = json.loads(decision_path.read_text())
+    from gate import registry
+
+    decision = read_decision(root, model)
     git = git_info(root)
     locks = dvc_lock_hashes(root)
-    uri = _tracking_uri(root)
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri)
+    mlflow, client, uri = open_client(root)
     tags = {
         "edge_gate.model": model, "edge_gate.verdict": decision["verdict"],
-        "edge_gate.policy": decision["policy"], "edge_gate.manifest_sha256": decision["manifest_sha256"],
-        "edge_gate.policy_sha256": decision["policy_sha256"], "mlflow.source.git.commit": git["commit"],
-        "edge_gate.git_branch": git["branch"],
+        "edge_gate.policy": decision["policy"], "edge_gate.manifest": decision["manifest"],
+        "edge_gate.manifest_sha256": decision["manifest_sha256"],
+        "edge_gate.policy_sha256": decision["policy_sha256"], "edge_gate.decided_at": decision["decided_at"],
+        "mlflow.source.git.commit": git["commit"], "mlflow.source.git.branch": git["branch"],
+        "edge_gate.git_branch": git["branch"], "edge_gate.pr_number": git["pr_number"],
     }
-    result: dict[str, Any] = {"targets": {}}
+
+    def once() -> dict[str, Any]:
+        exp_id = experiment_id(client, f"edge-gate/{model}")
+        key = record_key(git["commit"], model, decision["manifest_sha256"])
+        parent = find_or_create_run(client, exp_id, key, f"{model}@{git['commit'][:8] or 'nogit'}", tags)
+        run_id = parent.info.run_id
+        log_tags(client, run_id, tags)
+        client.log_artifact(run_id, str(root / layout.decision_file(model)), "decision")
+        for extra in (layout.report_file(model), layout.certificate_file(model)):
+            if (root / extra).is_file():
+                client.log_artifact(run_id, str(root / extra), "decision")
+        out: dict[str, Any] = {"run_id": run_id, "tracking_uri": uri, "targets": {}}
+        for t in decision["targets"]:
+            child_tags = {**tags, "mlflow.parentRunId": run_id, "edge_gate.target": t["target"],
+                          "edge_gate.verdict": t["verdict"]}
+            child_key = record_key(git["commit"], model, decision["manifest_sha256"], t["target"])
+            child = find_or_create_run(client, exp_id, child_key, t["target_id"], child_tags)
+            log_tags(client, child.info.run_id, child_tags)
+            _record_target(client, root, model, t, child, locks, eval_source)
+            version = registry.register_candidate(client, mlflow, root, model, decision, t, child,
+                                                  git["commit"], child_key)
+            client.set_terminated(child.info.run_id, "FINISHED")
+            out["targets"][t["target"]] = {"run_id": child.info.run_id, "model_version": version}
+        client.set_terminated(run_id, "FINISHED")
+        out["candidate_alias"] = registry.set_candidate(client, model, decision, out["targets"])
+        return out
+
     try:
-        mlflow.set_experiment(f"edge-gate/{model}")
-        with mlflow.start_run(run_name=f"{model}@{git['commit'][:8] or 'nogit'}", tags=tags) as parent:
-            result["run_id"] = parent.info.run_id
-            mlflow.log_artifact(str(decision_path), "decision")
-            mlflow.log_artifact(str(root / layout.report_file(model)), "decision")
-            certificate = root / layout.certificate_file(model)
-            if certificate.is_file():
-                mlflow.log_artifact(str(certificate), "decision")
-            for t in decision["targets"]:
-                result["targets"][t["target"]] = _record_target(client, mlflow, root, model, decision, t, tags, locks)
+        return with_retry(once, f"record {model} in MLflow ({uri})")
     except MlflowException as exc:
         raise LineageError(f"MLflow ({uri}) refused a write: {exc.message}") from None
-    result["tracking_uri"] = uri
-    return result
 
 
-def _record_target(client: Any, mlflow: Any, root: Path, model: str, decision: dict[str, Any],
-                   t: dict[str, Any], tags: dict[str, str], locks: dict[str, dict[str, str]]) -> dict[str, Any]:
-    name = t["target"]
+def _record_target(client: Any, root: Path, model: str, t: dict[str, Any], run: Any,
+                   locks: dict[str, dict[str, str]], eval_source: Path | None) -> None:
+    """Params, tags, metrics, artifacts and the eval dataset of one target's child run."""
+    from mlflow.entities import Metric
+
+    run_id, name = run.info.run_id, t["target"]
     stage_hashes = {
         f"dvc.{stage}.{key}": md5 for stage, entries in locks.items()
         if stage.endswith(f"-{model}") or stage.endswith(f"-{model}-{name}") for key, md5 in entries.items()
     }
-    with mlflow.start_run(run_name=t["target_id"], nested=True,
-                          tags={**tags, "edge_gate.target": name, "edge_gate.verdict": t["verdict"]}) as run:
-        mlflow.log_params({"backend": t["backend"], "platform": t["platform"], "target_id": t["target_id"],
-                           "config_hash": t["config_hash"]})
-        mlflow.set_tags({k[:250]: v for k, v in stage_hashes.items()})
-        out: dict[str, Any] = {"run_id": run.info.run_id, "model_version": None}
-        if t.get("error"):
-            mlflow.set_tag("edge_gate.error", t["error"][:5000])
-            return out
-        measurements = json.loads((root / t["measurements"]).read_text())
-        mlflow.log_params({f"recipe.{k}": v for k, v in measurements["candidate"]["artifact"]["details"].items()
-                           if isinstance(v, str | int | float | bool)})
-        metrics = {f"candidate.{k}": v for k, v in measurements["candidate"]["metrics"].items()}
-        metrics |= {f"baseline.{k}": v for k, v in measurements["baseline"]["metrics"].items()}
-        metrics |= {f"rule.{r['rule']}": r["value"] for r in t["rules"] if r["value"] is not None}
-        mlflow.log_metrics(metrics)
-        mlflow.log_dict(measurements["fingerprint"], "fingerprint.json")
-        mlflow.log_artifact(str(root / t["measurements"]))
-        mlflow.log_artifacts(str(root / layout.candidate_dir(model, name)), "candidate")
-        registered = f"edge-gate.{model}"
-        if not client.search_registered_models(filter_string=f"name = '{registered}'"):
-            client.create_registered_model(registered, description=f"edge-gate candidates of {model}")
-        version = client.create_model_version(
-            registered, source=f"{run.info.artifact_uri}/candidate", run_id=run.info.run_id,
-            tags={"verdict": t["verdict"], "target": t["target_id"], "backend": t["backend"],
-                  "commit": tags["mlflow.source.git.commit"], "config_hash": t["config_hash"]},
-        )
-        out["model_version"] = str(version.version)
-        return out
+    log_new_params(client, run, {"backend": t["backend"], "platform": t["platform"],
+                                 "target_id": t["target_id"], "config_hash": t["config_hash"]})
+    log_tags(client, run_id, stage_hashes)
+    if t.get("error"):
+        log_tags(client, run_id, {"edge_gate.error": t["error"]})
+        return
+    measurements = json.loads((root / t["measurements"]).read_text())
+    details = measurements["candidate"]["artifact"]["details"]
+    log_new_params(client, run, {f"recipe.{k}": v for k, v in details.items()
+                                 if isinstance(v, str | int | float | bool)})
+    fp = measurements["fingerprint"]
+    log_tags(client, run_id, {
+        "edge_gate.fingerprint_id": fp.get("id", ""), "edge_gate.cpu_model": fp.get("cpu_model", ""),
+        "edge_gate.isa": " ".join(fp.get("isa", [])), "edge_gate.measurements_sha256": t["measurements_sha256"],
+        **{f"version.{k}": v for k, v in measurements.get("versions", {}).items()},
+    })
+    values = {f"candidate.{k}": v for k, v in measurements["candidate"]["metrics"].items()}
+    values |= {f"baseline.{k}": v for k, v in measurements["baseline"]["metrics"].items()}
+    values |= {f"rule.{r['rule']}": r["value"] for r in t["rules"] if r["value"] is not None}
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+    client.log_dict(run_id, fp, "fingerprint.json")
+    client.log_artifact(run_id, str(root / t["measurements"]))
+    _log_eval_dataset(client, root, model, run_id, measurements, eval_source)
+
+
+def _log_eval_dataset(client: Any, root: Path, model: str, run_id: str, measurements: dict[str, Any],
+                      eval_source: Path | None) -> None:
+    """Log the tokenized eval set as an MLflow dataset input (context ``eval``)."""
+    import mlflow.data
+    import numpy as np
+    from mlflow.entities import DatasetInput, InputTag
+
+    inputs = root / layout.inputs_file(model)
+    if not inputs.is_file():
+        return
+    with np.load(inputs) as npz:
+        features = {k: npz[k] for k in npz.files if k.startswith("eval.")}
+    with warnings.catch_warnings():
+        # mlflow registers its local-file dataset source twice ("" and "file" schemes) and warns
+        # that a path matches both; either one records the same path.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        dataset = mlflow.data.from_numpy(
+            features, source=str(eval_source or inputs), name=f"{model}-eval",
+            digest=str(measurements.get("inputs_sha256", ""))[:16] or None)
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(),
+                                                     tags=[InputTag("mlflow.data.context", "eval")])])

@@ -1,4 +1,8 @@
-"""``gate record``: write the decisions' lineage to MLflow (runs, artifacts, model versions)."""
+"""``gate record``: write the decisions' lineage to MLflow (runs, artifacts, model versions).
+
+Recording the same commit and manifest again updates the same runs and versions. A passing
+decision also points alias ``candidate`` at its recommended candidate.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from gate import progress
+    from gate.mlstore import stdout_to_stderr
     from gate.lineage import record
     from gate.manifest import load_manifest
     from gate.plan import find_manifests
@@ -23,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     paths = args.manifests or find_manifests(root)
     for path in paths:
-        model = load_manifest(path).manifest.name
+        loaded = load_manifest(path)
+        model = loaded.manifest.name
         with progress.step(f"{model}: recording lineage in MLflow"):
-            result = record(root, model)
+            with stdout_to_stderr():
+                result = record(root, model, eval_source=loaded.eval_path())
         print(json.dumps({"model": model, **result}))
     return ExitCode.PASS

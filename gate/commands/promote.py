@@ -1,0 +1,36 @@
+"""``gate promote``: on the protected branch, move alias ``champion`` to the recommended
+passing candidate (the replaced version is kept as ``previous``). Exit 0 promoted or already
+champion, 1 refused (not passing, not the protected branch), 3 stale decision or MLflow error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gate.errors import ExitCode
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("promote", help="move alias champion to the passing candidate (protected branch)")
+    p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
+    p.add_argument("--target", help="promote this target instead of the recommended one")
+    p.add_argument("--branch", help="the protected branch (default $GATE_PROTECTED_BRANCH or main)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gate.mlstore import stdout_to_stderr
+    from gate.plan import find_manifests
+    from gate.promotion import promote
+
+    root = Path.cwd()
+    paths = args.manifests or find_manifests(root)
+    if not paths:
+        print(f"no gate.yaml manifests under {root}")
+        return ExitCode.BAD_INPUT
+    for path in paths:
+        with stdout_to_stderr():
+            result = promote(root, path, target=args.target, protected_branch=args.branch)
+        print(json.dumps(result))
+    return ExitCode.PASS

@@ -1,0 +1,180 @@
+"""Opening the MLflow store that lineage and the registry share, safely under concurrency.
+
+The tracking store is ``MLFLOW_TRACKING_URI`` when set (a team's shared ``mlflow server``),
+else the embedded ``sqlite:///mlflow.db`` in the repository root with artifacts under
+``mlruns/`` (MLflow's own default). Two faults seen with parallel CI legs (shared case C20):
+
+* several processes opening a brand-new sqlite file at once each run MLflow's schema
+  migrations and trip over one another: the first opening is serialised by an exclusive
+  ``flock`` on ``<db>.init.lock``, so the store is initialised exactly once;
+* sqlite allows one writer at a time, and a writer that waits past the busy timeout gets
+  "database is locked" (over REST the server answers it as an error): :func:`with_retry`
+  retries such a failure with exponential backoff and jitter. Callers only retry operations
+  that are idempotent (search by tags, then create or update), so a retry never duplicates.
+
+mlflow is imported inside the functions (shared/STYLE.md: `gate --help` imports no framework).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gate.errors import LineageError
+
+T = TypeVar("T")
+
+#: Attempts of one idempotent operation before "database is locked" becomes a LineageError.
+RETRY_ATTEMPTS = 8
+#: First backoff (s); doubles per attempt, with up to 50% random jitter, capped at 8 s.
+RETRY_FIRST_DELAY_S = 0.25
+
+_TRANSIENT = ("database is locked", "database table is locked", "sqlite_busy",
+              "unique constraint failed", "temporarily unavailable")
+
+
+def tracking_uri(root: Path) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlflow.db`` (absolute path)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root / 'mlflow.db').resolve()}"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri[len("sqlite:///"):])
+
+
+def open_client(root: Path) -> tuple[Any, Any, str]:
+    """``(mlflow module, MlflowClient, tracking uri)`` for ``root``, the store initialised.
+
+    For a sqlite store the first process to open it creates the schema while holding an
+    exclusive lock; the others wait for it, then open an initialised store.
+
+    Raises:
+        LineageError: the store cannot be opened (bad URI, server down, schema too old).
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+    def connect() -> Any:  # creating the client opens the stores: migrations on a fresh database
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+        return client
+
+    db = _sqlite_path(uri)
+    try:
+        if db is None:
+            client = with_retry(connect, f"open the MLflow store {uri}")
+        else:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            with open(f"{db}.init.lock", "a+") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    client = with_retry(connect, f"open the MLflow store {uri}")
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+    except MlflowException as exc:
+        raise LineageError(f"cannot open the MLflow store {uri}: {exc.message}") from None
+    return mlflow, client, uri
+
+
+def stdout_to_stderr() -> contextlib.AbstractContextManager[Any]:
+    """MLflow prints "View run at <url>" lines on stdout when talking to a server; commands
+    run MLflow under this so that their stdout holds only their own JSON result."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures that a retry can cure: a locked sqlite database, a lost race on a
+    unique key. (Connection errors are retried by MLflow's own REST client.)"""
+    text = str(exc).lower()
+    return any(marker in text for marker in _TRANSIENT)
+
+
+def with_retry(fn: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS) -> T:
+    """Run ``fn``; retry it on a transient failure (:func:`is_transient`) with backoff.
+
+    ``fn`` must be idempotent. Delays: 0.25 s doubling per attempt, +0-50% jitter, <= 8 s.
+
+    Raises:
+        LineageError: still failing after ``attempts`` tries (the message names ``what``).
+        The first non-transient exception is re-raised unchanged.
+    """
+    import sqlalchemy.exc
+    from mlflow.exceptions import MlflowException
+
+    transient = (MlflowException, sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError, OSError)
+    delay = RETRY_FIRST_DELAY_S
+    for _ in range(attempts - 1):
+        try:
+            return fn()
+        except transient as exc:
+            if not is_transient(exc):
+                raise
+            time.sleep(min(delay, 8.0) * (1 + random.random() / 2))  # noqa: S311 (jitter, not crypto)
+            delay *= 2
+    try:
+        return fn()
+    except transient as exc:
+        if not is_transient(exc):
+            raise
+        raise LineageError(f"could not {what} after {attempts} attempts: {str(exc)[:300]}",
+                           hint="another writer holds the MLflow store; retry later") from None
+
+
+def log_tags(client: Any, run_id: str, tags: dict[str, Any]) -> None:
+    """Set (or update) ``tags`` on a run; keys cut to 250 characters, values to 5,000 (MLflow's
+    limits)."""
+    from mlflow.entities import RunTag
+
+    client.log_batch(run_id, tags=[RunTag(k[:250], str(v)[:5000]) for k, v in tags.items()])
+
+
+def already_exists(exc: BaseException) -> bool:
+    """True when MLflow refused a create because the name exists (a lost creation race)."""
+    return getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS" or "already exists" in str(exc).lower()
+
+
+def experiment_id(client: Any, name: str) -> str:
+    """The id of experiment ``name``, created if missing (safe when processes race)."""
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    try:
+        return str(client.create_experiment(name))
+    except MlflowException as exc:
+        if not already_exists(exc):
+            raise
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        raise LineageError(f"experiment {name!r} was created by another writer but cannot be read")
+    return str(exp.experiment_id)
+
+
+def registered_model(client: Any, name: str, description: str) -> None:
+    """Create registered model ``name`` if it does not exist (safe when processes race)."""
+    from mlflow.exceptions import MlflowException
+
+    if client.search_registered_models(filter_string=f"name = '{name}'"):
+        return
+    try:
+        client.create_registered_model(name, description=description)
+    except MlflowException as exc:
+        if not already_exists(exc):
+            raise

@@ -1,0 +1,196 @@
+"""Promotion, rollback and the champion's history, with MLflow registry aliases.
+
+* ``promote``: on the protected branch, move ``champion`` to the recommended passing candidate
+  of the current decision and keep the version it replaces under ``previous``. Refused when
+  the decision is not passing (fail, inconclusive, error never promote), when it was computed
+  from another manifest or policy than the files now hold (stale metrics, shared case C16),
+  or when the candidate was not recorded at this commit. Promoting the version that already
+  is champion changes nothing and logs nothing (idempotent).
+* ``rollback``: swap ``champion`` and ``previous``.
+* Each promotion or rollback is logged as a run in experiment
+  ``edge-gate/<model>/promotions`` carrying the version, the one it replaced, the verdicts
+  and the rule figures that justified it; ``history`` reads them back.
+
+Aliases are resolved by lookup on every call (:func:`gate.registry.resolve_alias`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+from gate.errors import LineageError, PromotionRefused
+from gate.lineage import git_info, read_decision, record_key
+from gate.mlstore import experiment_id, log_tags, open_client, with_retry
+from gate.registry import (
+    PASSING,
+    aliases,
+    recommended_target,
+    registered_name,
+    require_alias,
+    resolve_alias,
+    versions_with_key,
+)
+
+#: The branch ``gate promote`` runs on unless told otherwise (``--branch`` or
+#: ``GATE_PROTECTED_BRANCH``); GitHub's ``GITHUB_REF_PROTECTED=true`` also qualifies.
+DEFAULT_PROTECTED_BRANCH = "main"
+
+
+def events_experiment(model: str) -> str:
+    return f"edge-gate/{model}/promotions"
+
+
+def check_fresh_decision(decision: dict[str, Any], manifest_sha256: str, policy_sha256: str) -> None:
+    """Refuse a decision computed from other manifest or policy bytes than the current files.
+
+    Raises:
+        LineageError: either sha256 differs (the message gives both).
+    """
+    for what, recorded, now in (("manifest", decision["manifest_sha256"], manifest_sha256),
+                                ("policy", decision["policy_sha256"], policy_sha256)):
+        if recorded != now:
+            raise LineageError(
+                f"stale decision for {decision['model']}: it was computed from {what} sha256 "
+                f"{recorded[:12]}, the {what} file now has {now[:12]}; its metrics do not describe "
+                f"the current {what}", hint="run `dvc repro`, `gate decide` and `gate record` again")
+
+
+def promote(root: Path, manifest: Path, target: str | None = None,
+            protected_branch: str | None = None) -> dict[str, Any]:
+    """Move ``champion`` to this commit's recommended (or the named) passing candidate.
+
+    Returns ``{"model", "champion", "previous", "changed", "target"}`` (versions as strings).
+
+    Raises:
+        PromotionRefused: not on the protected branch; the decision or the target is not
+            passing (exit 1).
+        LineageError: stale decision; candidate not recorded at this commit; MLflow failure.
+        ConfigError: the manifest or policy is invalid.
+    """
+    from gate.loading import load_pair
+
+    loaded, policy = load_pair(manifest)
+    model = loaded.manifest.name
+    git = git_info(root)
+    branch = protected_branch or os.environ.get("GATE_PROTECTED_BRANCH") or DEFAULT_PROTECTED_BRANCH
+    if git["branch"] != branch and os.environ.get("GITHUB_REF_PROTECTED") != "true":
+        raise PromotionRefused(f"gate promote runs on the protected branch {branch!r}, not on "
+                               f"{git['branch'] or '(no branch)'!r}", hint="--branch names another one")
+    decision = read_decision(root, model)
+    check_fresh_decision(decision, loaded.sha256, policy.sha256)
+    if decision["verdict"] not in PASSING:
+        raise PromotionRefused(f"the decision for {model} is {decision['verdict'].upper()}: a failing, "
+                               f"inconclusive or errored decision never promotes")
+    if target is None:
+        chosen = recommended_target(decision)
+    else:
+        chosen = next((t for t in decision["targets"] if t["target"] == target), None)
+        if chosen is None:
+            raise LineageError(f"the decision for {model} has no target {target!r}")
+    if chosen is None or chosen["verdict"] not in PASSING:
+        which = "no target" if chosen is None else f"target {chosen['target']!r}"
+        raise PromotionRefused(f"{which} of {model} is passing; nothing can be promoted")
+    _, client, _ = open_client(root)
+    name = registered_name(model)
+    key = record_key(git["commit"], model, decision["manifest_sha256"], chosen["target"])
+    recorded = with_retry(lambda: versions_with_key(client, name, key), "find the candidate version")
+    if not recorded:
+        raise LineageError(f"{model}/{chosen['target']} is not recorded at commit {git['commit'][:12]}",
+                           hint="run `gate record` first")
+    version = recorded[0]
+    if version.tags.get("verdict") not in PASSING:
+        raise PromotionRefused(f"version {version.version} of {name} is tagged verdict "
+                               f"{version.tags.get('verdict')!r}; it cannot be promoted")
+
+    def move() -> dict[str, Any]:
+        current = resolve_alias(client, name, "champion")
+        out = {"model": model, "target": chosen["target"], "champion": str(version.version), "changed": False}
+        if current is not None and str(current.version) == str(version.version):
+            prev = resolve_alias(client, name, "previous")
+            return {**out, "previous": None if prev is None else str(prev.version)}
+        if current is not None:
+            client.set_registered_model_alias(name, "previous", str(current.version))
+        client.set_registered_model_alias(name, "champion", str(version.version))
+        replaced = None if current is None else str(current.version)
+        _log_event(client, model, "promote", version, replaced, git["commit"])
+        return {**out, "previous": replaced, "changed": True}
+
+    return with_retry(move, f"promote {name} v{version.version}")
+
+
+def rollback(root: Path, model: str) -> dict[str, Any]:
+    """Swap ``champion`` and ``previous`` of ``edge-gate.<model>``.
+
+    Returns ``{"model", "champion", "previous"}`` after the swap.
+
+    Raises:
+        LineageError: either alias resolves to no version (never set, or its version deleted).
+    """
+    _, client, _ = open_client(root)
+    name = registered_name(model)
+    champion = require_alias(client, name, "champion")
+    previous = require_alias(client, name, "previous")
+    client.set_registered_model_alias(name, "champion", str(previous.version))
+    client.set_registered_model_alias(name, "previous", str(champion.version))
+    _log_event(client, model, "rollback", client.get_model_version(name, str(previous.version)),
+               str(champion.version), git_info(root)["commit"])
+    return {"model": model, "champion": str(previous.version), "previous": str(champion.version)}
+
+
+def _log_event(client: Any, model: str, action: str, version: Any, replaced: str | None, commit: str) -> None:
+    """One run in ``edge-gate/<model>/promotions`` describing a move of ``champion``."""
+    exp_id = experiment_id(client, events_experiment(model))
+    vt = version.tags
+    run = client.create_run(exp_id, run_name=f"{action} v{version.version}", tags={
+        "edge_gate.action": action, "edge_gate.champion": str(version.version),
+        "edge_gate.replaced": replaced or "", "edge_gate.target": vt.get("target", ""),
+        "edge_gate.version_commit": vt.get("commit", ""), "edge_gate.commit": commit,
+        "edge_gate.verdict": vt.get("verdict", ""), "edge_gate.decided_at": vt.get("decided_at", ""),
+        "edge_gate.source_run_id": version.run_id or "",
+    })
+    log_tags(client, run.info.run_id, {f"figure.{k}": v for k, v in vt.items() if k.startswith("rule.")})
+    client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def history(root: Path, model: str) -> dict[str, Any]:
+    """The champion over time: every promotion and rollback, oldest first, with the verdicts
+    and rule figures recorded on the version at the time; plus the aliases now (by lookup).
+
+    Returns ``{"model", "registered_model", "events": [...], "aliases": {alias: version}}``.
+    """
+    _, client, _ = open_client(root)
+    name = registered_name(model)
+    exp = client.get_experiment_by_name(events_experiment(model))
+    runs = [] if exp is None else client.search_runs([exp.experiment_id], max_results=10000)
+    events = []
+    for run in sorted(runs, key=lambda r: r.info.start_time):
+        tags = run.data.tags
+        figures = {k[len("figure.rule."):]: v for k, v in tags.items()
+                   if k.startswith("figure.rule.") and not k.endswith(".verdict")}
+        events.append({
+            "at": dt.datetime.fromtimestamp(run.info.start_time / 1000, dt.UTC).isoformat(timespec="seconds"),
+            "action": tags.get("edge_gate.action", ""), "champion": tags.get("edge_gate.champion", ""),
+            "replaced": tags.get("edge_gate.replaced") or None, "target": tags.get("edge_gate.target", ""),
+            "commit": tags.get("edge_gate.version_commit", ""), "verdict": tags.get("edge_gate.verdict", ""),
+            "figures": {k: {"value": v, "verdict": tags.get(f"figure.rule.{k}.verdict", "")}
+                        for k, v in sorted(figures.items())},
+        })
+    return {"model": model, "registered_model": name, "events": events, "aliases": aliases(client, name)}
+
+
+def format_history(h: dict[str, Any]) -> str:
+    """``history`` as a plain-text table for the terminal (newest last)."""
+    lines = [f"champion history of {h['registered_model']} (oldest first)"]
+    if not h["events"]:
+        lines.append("  no promotion yet")
+    for e in h["events"]:
+        figures = ", ".join(f"{k} {f['value']} ({f['verdict']})" for k, f in e["figures"].items())
+        lines.append(f"  {e['at']}  {e['action']:<8} champion v{e['champion']:<3} replaced "
+                     f"{'v' + e['replaced'] if e['replaced'] else '-':<4} {e['target']}@{e['commit'][:8]} "
+                     f"verdict {e['verdict']}: {figures}")
+    now = ", ".join(f"{a} v{v}" for a, v in sorted(h["aliases"].items())) or "no aliases"
+    lines.append(f"now: {now}")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""The registry's pure parts: which target is recommended, stale hashes, retry classification."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gate.errors import LineageError
+from gate.lineage import record_key
+from gate.mlstore import is_transient
+from gate.promotion import check_fresh_decision
+from gate.registry import recommended_target, version_tags
+
+
+def target(name: str, verdict: str, speedup: float | None) -> dict:  # type: ignore[type-arg]
+    rules = [{"rule": "speed-up", "compare": "speedup", "value": speedup, "verdict": verdict},
+             {"rule": "size-cut", "compare": "reduction", "value": 0.7, "verdict": "pass"}]
+    return {"target": name, "target_id": f"x86/ort/{name}", "verdict": verdict, "rules": rules,
+            "backend": "onnxruntime", "platform": "x86-cpu", "config_hash": "c" * 16}
+
+
+def test_recommended_target_is_the_fastest_passing_one() -> None:
+    decision = {"targets": [target("a", "pass", 2.1), target("b", "fail", 9.0), target("c", "waived", 3.5),
+                            target("d", "pass", 3.5)]}
+    assert recommended_target(decision)["target"] == "c"  # ties keep manifest order; b fails
+    assert recommended_target({"targets": [target("b", "fail", 9.0), target("e", "error", None)]}) is None
+
+
+def test_stale_decision_names_the_file_that_changed() -> None:
+    decision = {"model": "m", "manifest_sha256": "a" * 64, "policy_sha256": "b" * 64}
+    check_fresh_decision(decision, "a" * 64, "b" * 64)
+    with pytest.raises(LineageError, match="policy sha256 bbbbbbbbbbbb, the policy file now has cccccccccccc"):
+        check_fresh_decision(decision, "a" * 64, "c" * 64)
+    with pytest.raises(LineageError, match="stale decision for m: it was computed from manifest"):
+        check_fresh_decision(decision, "d" * 64, "b" * 64)
+
+
+def test_record_key_changes_with_each_part_and_only_then() -> None:
+    base = record_key("c1", "m", "s1", "t")
+    assert base == record_key("c1", "m", "s1", "t") and len(base) == 16
+    assert len({base, record_key("c2", "m", "s1", "t"), record_key("c1", "m", "s2", "t"),
+                record_key("c1", "m", "s1", "u"), record_key("c1", "m", "s1")}) == 5
+
+
+def test_version_tags_carry_every_rule_figure() -> None:
+    decision = {"verdict": "pass", "policy": "edge-default", "manifest_sha256": "a" * 64,
+                "policy_sha256": "b" * 64, "decided_at": "2026-11-29T00:00:00+00:00"}
+    tags = version_tags(decision, target("a", "pass", 2.123456789), "f" * 40, "k" * 16, {"method": "dynamic"})
+    assert tags["rule.speed-up"] == "2.12346" and tags["rule.size-cut.verdict"] == "pass"
+    assert json.loads(tags["recipe"]) == {"method": "dynamic"} and tags["commit"] == "f" * 40
+    assert all(isinstance(v, str) for v in tags.values())
+
+
+def test_only_lock_and_race_failures_are_retried() -> None:
+    assert is_transient(RuntimeError("(sqlite3.OperationalError) database is locked"))
+    assert is_transient(RuntimeError("UNIQUE constraint failed: experiments.name"))
+    assert not is_transient(RuntimeError("RESOURCE_DOES_NOT_EXIST: run not found"))
+
+
+def test_registry_modules_import_no_mlflow(repo_root) -> None:  # type: ignore[no-untyped-def]
+    code = ("import json, sys\nimport gate.promotion, gate.registry, gate.lineage, gate.mlstore\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'onnx'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
