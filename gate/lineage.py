@@ -233,7 +233,7 @@ def _log_eval_dataset(client: Any, root: Path, model: str, run_id: str, measurem
         # mlflow registers its local-file dataset source twice ("" and "file" schemes) and warns
         # that a path matches both; either one records the same path.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-        dataset = mlflow.data.from_numpy(
+        dataset = mlflow.data.from_numpy(  # type: ignore[attr-defined]
             features, source=str(eval_source or inputs), name=f"{model}-eval",
             digest=str(measurements.get("inputs_sha256", ""))[:16] or None)
     client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(),

@@ -36,7 +36,7 @@ class Source(Strict):
 
     format: Literal["transformers", "onnx"]
     path: str
-    package: str | None = None
+    package: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")] | None = None
 
 
 class InputSpec(Strict):
@@ -233,7 +233,10 @@ def _resolve_source(loaded: LoadedManifest) -> Path:
     if src.package is None:
         path = _inside(loaded.folder / src.path, loaded.repo_root, "source path", where, shown=src.path)
     else:
-        spec = importlib.util.find_spec(src.package)
+        try:
+            spec = importlib.util.find_spec(src.package)
+        except (ImportError, ValueError):  # a parent that is not a package, or no such parent
+            spec = None
         if spec is None or not spec.submodule_search_locations:
             raise ConfigError(
                 f"source package {src.package!r} is not installed",

@@ -125,7 +125,7 @@ def with_retry(fn: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS) -
         except transient as exc:
             if not is_transient(exc):
                 raise
-            time.sleep(min(delay, 8.0) * (1 + random.random() / 2))  # noqa: S311 (jitter, not crypto)
+            time.sleep(min(delay, 8.0) * (1 + random.random() / 2))
             delay *= 2
     try:
         return fn()

@@ -59,7 +59,7 @@ def require_alias(client: Any, name: str, alias: str) -> Any:
         raise LineageError(
             f"alias {alias!r} of registered model {name!r} resolves to no version: it was never "
             f"set, or the version holding it was deleted",
-            hint=f"see `gate history`; MLflow drops an alias when its version is deleted")
+            hint="see `gate history`; MLflow drops an alias when its version is deleted")
     return version
 
 
@@ -74,7 +74,8 @@ def recommended_target(decision: dict[str, Any]) -> dict[str, Any] | None:
         values = [r["value"] for r in t["rules"] if r["compare"] == "speedup" and r["value"] is not None]
         return max(values, default=0.0)
 
-    return max(passing, key=lambda t: (speedup(t), -passing.index(t)))
+    best: dict[str, Any] = max(passing, key=lambda t: (speedup(t), -passing.index(t)))
+    return best
 
 
 def version_tags(decision: dict[str, Any], t: dict[str, Any], commit: str, key: str,

@@ -20,9 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from gate import progress
-    from gate.mlstore import stdout_to_stderr
     from gate.lineage import record
     from gate.manifest import load_manifest
+    from gate.mlstore import stdout_to_stderr
     from gate.plan import find_manifests
 
     root = Path.cwd()
