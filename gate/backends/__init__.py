@@ -24,6 +24,8 @@ GROUP = "edge_gate.backends"
 #: The backends that ship with edge-gate, by name.
 BUILTIN: dict[str, str] = {
     "onnxruntime": "gate.backends.onnxruntime:BACKEND",
+    "llamacpp": "gate.backends.llamacpp:BACKEND",
+    "mlx": "gate.backends.mlx:BACKEND",
 }
 _registry: dict[str, Backend] = {}
 _loaded = False

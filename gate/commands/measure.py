@@ -60,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
     check_fresh(loaded, root)
     m = loaded.manifest
     target = loaded.target(args.target)
+    if m.task == "text-generation":  # LLMs: generation speed and logits (gate.measure.llm_measure)
+        from gate.measure.llm_measure import run_measure
+
+        return run_measure(loaded, target, root)
     base_dir = root / layout.baseline_dir(m.name)
     cand_dir = root / layout.candidate_dir(m.name, target.name)
     inputs = root / layout.inputs_file(m.name)

@@ -27,6 +27,16 @@ TASKS: dict[str, TaskInfo] = {
         module="gate.tasks.embedding",
         metrics={"cosine_mean": "higher", "cosine_p5": "higher", "nn10_overlap": "higher"},
     ),
+    # fidelity to the baseline's logits (gate.tasks.generation), then the LLM speed figures
+    "text-generation": TaskInfo(
+        name="text-generation",
+        module="gate.tasks.generation",
+        metrics={
+            "perplexity": "lower", "kl_mean": "lower", "kl_p99": "lower", "top1_agreement": "higher",
+            "generation_tokens_per_s": "higher", "prompt_tokens_per_s": "higher",
+            "time_to_first_token_ms": "lower", "greedy_match": "higher",
+        },
+    ),
 }
 
 
