@@ -115,6 +115,9 @@ def _record_target(client: Any, mlflow: Any, root: Path, model: str, decision: d
         measurements = json.loads((root / t["measurements"]).read_text())
         mlflow.log_params({f"recipe.{k}": v for k, v in measurements["candidate"]["artifact"]["details"].items()
                            if isinstance(v, str | int | float | bool)})
+        note = measurements["baseline"]["artifact"]["details"].get("note")
+        if note:  # e.g. an F16 baseline that is an upcast of a Q4_1 file
+            mlflow.set_tag("edge_gate.baseline_note", str(note)[:5000])
         metrics = {f"candidate.{k}": v for k, v in measurements["candidate"]["metrics"].items()}
         metrics |= {f"baseline.{k}": v for k, v in measurements["baseline"]["metrics"].items()}
         metrics |= {f"rule.{r['rule']}": r["value"] for r in t["rules"] if r["value"] is not None}

@@ -9,7 +9,10 @@ The JSON-lines protocol of :mod:`gate.measure.worker`, with LLM requests:
   (processing the prompt), ``ttft_ms`` (prompt + choosing the first token) and ``step_ms``
   (G single-token decode steps, each including its argmax); the first run's ``tokens``
   (G + 1 ids) come back too. Clock: ``perf_counter_ns``.
-* ``{"op": "peak"}``: ``peak_rss_bytes`` (``ru_maxrss`` in fixed units, shared case C15).
+* ``{"op": "peak"}``: ``peak_rss_bytes``: on Linux the process's own ``VmHWM`` from
+  ``/proc/self/status`` (kB), because ``ru_maxrss`` survives ``fork`` + ``exec``: a worker
+  started by a parent holding 600 MB reported the parent's 600 MB as its own peak here.
+  Elsewhere ``ru_maxrss`` in fixed units (shared case C15).
 * ``{"op": "eval", "tokens": [ids], "out": PATH}``: logits of every position, saved as a
   float32 ``.npy`` [n, vocab]. Run after ``peak``: a scoring context may allocate more.
 * ``{"op": "exit"}``.
@@ -24,6 +27,18 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak RSS in bytes (VmHWM on Linux, else ``ru_maxrss``; see above)."""
+    from gate.measure import worker
+
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return worker.peak_rss_bytes()
 
 
 def _generate(session: Any, prompt: list[int], n_gen: int) -> dict[str, Any]:
@@ -48,7 +63,7 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
     import numpy as np
 
     from gate.backends import get_backend
-    from gate.measure.worker import current_rss_bytes, peak_rss_bytes
+    from gate.measure.worker import current_rss_bytes
 
     backend: Any = get_backend(args.backend)
     session: Any = None
