@@ -143,9 +143,9 @@ class LlamaCppBackend:
     recipe_model = LlamaCppRecipe
 
     def versions(self) -> dict[str, str]:
-        import gguf  # noqa: F401  (its version is the package's)
-        import llama_cpp
         from importlib.metadata import version
+
+        import llama_cpp
 
         return {"llama-cpp-python": llama_cpp.__version__, "gguf": version("gguf")}
 

@@ -163,3 +163,12 @@ def test_unpermute_inverts_llama_cpp_permute() -> None:
     w = np.arange(12 * 5, dtype=np.float32).reshape(12, 5)
     assert not np.array_equal(permute(w, 3), w)
     np.testing.assert_array_equal(unpermute(permute(w, 3), 3), w)
+
+
+def test_text_generation_needs_a_generation_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_tiny(tmp_path / "model.gguf")
+    manifest = _manifest(tmp_path, "model.gguf")
+    text = manifest.read_text()
+    manifest.write_text("\n".join(line for line in text.splitlines() if not line.startswith("generation:")) + "\n")
+    assert main(["validate", str(manifest)]) == 2
+    assert "generation" in capsys.readouterr().err
