@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# llama-cpp-python builds from source; its default -march=native build used AMX tile
+# instructions that these VMs advertise but do not enable (SIGILL at the first decode).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: setup demo test lint clean
 

@@ -199,6 +199,9 @@ def _record_target(client: Any, root: Path, model: str, t: dict[str, Any], run: 
         return
     measurements = json.loads((root / t["measurements"]).read_text())
     details = measurements["candidate"]["artifact"]["details"]
+    note = measurements["baseline"]["artifact"]["details"].get("note")
+    if note:  # e.g. an F16 baseline that is an upcast of a Q4_1 file
+        log_tags(client, run_id, {"edge_gate.baseline_note": str(note)})
     log_new_params(client, run, {f"recipe.{k}": v for k, v in details.items()
                                  if isinstance(v, str | int | float | bool)})
     fp = measurements["fingerprint"]

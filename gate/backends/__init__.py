@@ -30,6 +30,8 @@ ENV_VAR = "EDGE_GATE_BACKENDS"
 #: The backends that ship with edge-gate, by name.
 BUILTIN: dict[str, str] = {
     "onnxruntime": "gate.backends.onnxruntime:BACKEND",
+    "llamacpp": "gate.backends.llamacpp:BACKEND",
+    "mlx": "gate.backends.mlx:BACKEND",
 }
 _registry: dict[str, Backend] = {}
 _loaded = False

@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     check_fresh(loaded, policy, root)
     m = loaded.manifest
+    if m.task == "text-generation":  # LLMs: token ids and reference logits (gate.llm_baseline)
+        from gate.llm_baseline import run_baseline
+
+        return run_baseline(loaded, root)
     task = importlib.import_module(get_task(m.task).module)
     items = task.read_items(loaded.eval_path())
     if len(items) < m.eval.min_items:

@@ -90,6 +90,16 @@ def run(args: argparse.Namespace) -> int:
     check_fresh(loaded, policy, root)
     m = loaded.manifest
     target = loaded.target(args.target)
+    clear_failure(root, m.name, target.name)
+    if m.task == "text-generation":  # LLMs: generation speed and logits (gate.measure.llm_measure)
+        from gate.measure.llm_measure import run_measure
+
+        try:
+            return run_measure(loaded, target, root)
+        except GateError as exc:
+            record_failure(root, m.name, target.name, stage="measure",
+                           config_hash=loaded.config_hash(target.name), message=str(exc))
+            raise
     base_dir = root / layout.baseline_dir(m.name)
     cand_dir = root / layout.candidate_dir(m.name, target.name)
     inputs = root / layout.inputs_file(m.name)
@@ -98,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
     max_rounds = max(s.rounds, policy.policy.statistics.max_rounds)
     looks = look_schedule(s.rounds, max_rounds)
     limits = loaded.limits(target.name)
-    clear_failure(root, m.name, target.name)
     try:
         doc = _measure(loaded, policy, target, root, limits, max_rounds, looks, base_art, cand_art,
                        base_dir, cand_dir, inputs)

@@ -6,7 +6,7 @@ to turn eval-set lines into model inputs and two sets of outputs into those metr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from gate.errors import ConfigError
@@ -24,7 +24,7 @@ class TaskInfo:
     name: str
     module: str
     metrics: dict[str, Literal["higher", "lower"]]
-    item_statistics: dict[str, tuple[str, str]]
+    item_statistics: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 TASKS: dict[str, TaskInfo] = {
@@ -34,6 +34,16 @@ TASKS: dict[str, TaskInfo] = {
         metrics={"cosine_mean": "higher", "cosine_p5": "higher", "nn10_overlap": "higher"},
         item_statistics={"cosine_mean": ("cosine", "mean"), "cosine_p5": ("cosine", "p5"),
                          "nn10_overlap": ("overlap", "mean")},
+    ),
+    # fidelity to the baseline's logits (gate.tasks.generation), then the LLM speed figures
+    "text-generation": TaskInfo(
+        name="text-generation",
+        module="gate.tasks.generation",
+        metrics={
+            "perplexity": "lower", "kl_mean": "lower", "kl_p99": "lower", "top1_agreement": "higher",
+            "generation_tokens_per_s": "higher", "prompt_tokens_per_s": "higher",
+            "time_to_first_token_ms": "lower", "greedy_match": "higher",
+        },
     ),
 }
 

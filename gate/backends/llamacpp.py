@@ -1,0 +1,212 @@
+"""llama.cpp backend (llama-cpp-python): F16 GGUF baselines, quantized GGUF candidates.
+
+* Baseline: the source GGUF with every quantized tensor dequantized (``gguf.quants``) and
+  written as F16 (1-D norms stay F32, as llama.cpp's converter writes them). When the source
+  is quantized, the baseline is an **upcast** of it, not the original weights: the artifact
+  records ``upcast_from`` and reports say so.
+* Candidate: ``llama_cpp.llama_model_quantize`` to the recipe's ``type`` (llama.cpp's
+  ``llama-quantize``). The output header is read back (:mod:`gate.gguf`): tensor types,
+  effective bits per weight, and requested vs effective types, since llama.cpp substitutes
+  types for shapes a type cannot hold (e.g. Q4_K on rows of 576 falls back to Q5_0).
+* Requantization (a baseline whose weights were already quantized) is refused unless the
+  recipe sets ``allow_requantize: true``; the opt-in is recorded (shared case C12).
+
+Inference runs through ``llama_cpp.Llama`` with a fixed thread count for prompt and decode.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from gate.backends.base import Artifact, BuildContext, Session
+from gate.backends.llm import LlmSession, check_requantize
+from gate.config import Strict
+from gate.errors import BackendError
+from gate.gguf import GgufInfo, read_gguf
+
+#: Recipe type -> (llama_ftype id from llama.h, the type most weights should get).
+FTYPES: dict[str, tuple[int, str]] = {
+    "Q8_0": (7, "Q8_0"), "Q6_K": (18, "Q6_K"), "Q5_K_M": (17, "Q5_K"), "Q5_0": (8, "Q5_0"),
+    "Q4_K_M": (15, "Q4_K"), "Q4_K_S": (14, "Q4_K"), "Q4_0": (2, "Q4_0"), "Q3_K_M": (12, "Q3_K"),
+}
+ENTRY = "model.gguf"
+
+
+class LlamaCppRecipe(Strict):
+    """llama.cpp quantization settings: the ``llama-quantize`` type name and the opt-in to
+    quantize weights that were already quantized."""
+
+    type: Literal["Q8_0", "Q6_K", "Q5_K_M", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_0", "Q3_K_M"]
+    allow_requantize: bool = False
+
+
+def model_shape(info: GgufInfo) -> dict[str, Any]:
+    """``layers``, ``kv_heads``, ``head_dim``, ``tied_embeddings`` from a GGUF's metadata."""
+    md = info.metadata
+    arch = md.get("general.architecture", "llama")
+    heads = int(md[f"{arch}.attention.head_count"])
+    head_dim = md.get(f"{arch}.rope.dimension_count") or int(md[f"{arch}.embedding_length"]) // heads
+    return {"layers": int(md[f"{arch}.block_count"]), "heads": heads,
+            "kv_heads": int(md.get(f"{arch}.attention.head_count_kv", heads)), "head_dim": int(head_dim),
+            "tied_embeddings": not any(t.name == "output.weight" for t in info.tensors)}
+
+
+def weight_bytes_per_token(info: GgufInfo) -> int:
+    """Tensor bytes one decode step reads: all, less the embedding table unless it is tied
+    (then it is also the output projection and read in full)."""
+    tied = model_shape(info)["tied_embeddings"]
+    return sum(t.nbytes for t in info.tensors if tied or t.name != "token_embd.weight")
+
+
+def upcast_to_f16(source: Path, target: Path) -> dict[str, Any]:
+    """Write ``source`` GGUF as F16: dequantize every quantized tensor; keep the metadata.
+
+    Returns what the source held (its :meth:`GgufInfo.summary`) for lineage.
+
+    Raises:
+        ConfigError: the source is not a valid GGUF (:func:`gate.gguf.read_gguf`).
+    """
+    import gguf
+    from gguf.quants import dequantize
+
+    src = read_gguf(source)
+    reader = gguf.GGUFReader(str(source))
+    writer = gguf.GGUFWriter(str(target), src.metadata.get("general.architecture", "llama"))
+    for f in reader.fields.values():
+        if f.name.startswith("GGUF.") or f.name in ("general.architecture", "general.file_type"):
+            continue
+        vtype = f.types[0]
+        sub = f.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(f.name, f.contents(), vtype, sub_type=sub)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    for t in reader.tensors:
+        data = dequantize(t.data, t.tensor_type)
+        # llama.cpp keeps 1-D tensors (norms) in F32; matrices become F16
+        writer.add_tensor(t.name, data.astype(np.float32 if data.ndim == 1 else np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return src.summary()
+
+
+class _LlamaSession:
+    """``llama_cpp.Llama`` as an :class:`LlmSession` (greedy argmax is the caller's)."""
+
+    def __init__(self, path: Path, threads: int, n_ctx: int) -> None:
+        from llama_cpp import Llama
+
+        self._args: dict[str, Any] = {"model_path": str(path), "n_ctx": n_ctx, "n_batch": n_ctx, "n_ubatch": n_ctx,
+                      "n_threads": threads, "n_threads_batch": threads, "verbose": False}
+        self._llm = Llama(**self._args, logits_all=False)
+        self.vocab_size = int(self._llm.n_vocab())
+        self._scorer: Any = None
+
+    def _last_logits(self) -> np.ndarray:
+        import llama_cpp
+
+        # Llama.eval no longer copies logits unless logits_all; read the context's last row
+        ptr = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self.vocab_size,)).copy()
+
+    def reset(self) -> None:
+        self._llm.reset()  # type: ignore[no-untyped-call]
+
+    def prefill(self, tokens: list[int]) -> np.ndarray:
+        self._llm.eval(tokens)
+        return self._last_logits()
+
+    def step(self, token: int) -> np.ndarray:
+        self._llm.eval([token])
+        return self._last_logits()
+
+    def logits(self, tokens: list[int]) -> np.ndarray:
+        from llama_cpp import Llama
+
+        if self._scorer is None:  # a second context that keeps every row's logits
+            self._scorer = Llama(**{**self._args, "n_ctx": max(len(tokens), 8),
+                                    "n_batch": max(len(tokens), 8), "n_ubatch": max(len(tokens), 8)},
+                                 logits_all=True)
+        self._scorer.reset()
+        self._scorer.eval(tokens)
+        return np.array(self._scorer.scores[: len(tokens)], dtype=np.float32)
+
+
+class LlamaCppBackend:
+    """The ``llamacpp`` backend (see the module docstring)."""
+
+    name = "llamacpp"
+    recipe_model = LlamaCppRecipe
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        import llama_cpp
+
+        return {"llama-cpp-python": llama_cpp.__version__, "gguf": version("gguf")}
+
+    def make_baseline(self, source: Path, ctx: BuildContext, out: Path) -> Artifact:
+        """F16 GGUF from the source GGUF (an upcast when the source is quantized)."""
+        if ctx.task != "text-generation":
+            raise BackendError(f"llamacpp cannot build a baseline for task {ctx.task}")
+        out.mkdir(parents=True, exist_ok=True)
+        src = upcast_to_f16(source, out / ENTRY)
+        info = read_gguf(out / ENTRY)
+        upcast = src["main_quantized_type"]
+        details: dict[str, Any] = {
+            "gguf": info.summary(), "source_gguf": src, "upcast_from": upcast,
+            "shape": model_shape(info), "weight_bytes_per_token": weight_bytes_per_token(info),
+        }
+        if upcast:
+            details["note"] = (f"F16 baseline upcast from the {upcast} source: the same weights as "
+                               f"the {upcast} file, not the original full-precision ones")
+        return Artifact.describe(out, fmt="gguf", backend=self.name, precision="f16", entry=ENTRY,
+                                 details=details)
+
+    def optimize(self, baseline: Path, recipe: Strict, ctx: BuildContext, out: Path) -> Artifact:
+        """Quantize the baseline GGUF to ``recipe.type`` and read the result back."""
+        import llama_cpp
+
+        if not isinstance(recipe, LlamaCppRecipe):
+            raise BackendError(f"llamacpp got a {type(recipe).__name__} recipe")
+        base = Artifact.read(baseline)
+        src = read_gguf(baseline / base.entry)
+        requant = check_requantize({**src.summary(), "upcast_from": base.details.get("upcast_from")},
+                                   recipe.allow_requantize, self.name)
+        out.mkdir(parents=True, exist_ok=True)
+        ftype, wanted = FTYPES[recipe.type]
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = ftype
+        params.nthread = 2
+        params.allow_requantize = recipe.allow_requantize
+        rc = llama_cpp.llama_model_quantize(str(baseline / base.entry).encode(),
+                                            str(out / ENTRY).encode(), ctypes.byref(params))
+        if rc != 0 or not (out / ENTRY).is_file():
+            raise BackendError(f"llama_model_quantize to {recipe.type} failed (status {rc})")
+        info = read_gguf(out / ENTRY)
+        subs = info.substitutions(wanted)
+        return Artifact.describe(out, fmt="gguf", backend=self.name, precision=recipe.type, entry=ENTRY, details={
+            "requested_type": recipe.type, "requested_weight_type": wanted,
+            "effective_main_weight_type": info.main_weight_type(),
+            "substituted_weight_tensors": subs, "substituted_count": sum(subs.values()),
+            "bits_per_weight": round(info.bits_per_weight(), 4), "gguf": info.summary(),
+            "requantize": requant, "shape": model_shape(info),
+            "weight_bytes_per_token": weight_bytes_per_token(info),
+        })
+
+    def open(self, artifact: Path, threads: int) -> Session:
+        raise BackendError("llamacpp artifacts are LLMs: they are measured through open_llm")
+
+    def open_llm(self, artifact: Path, threads: int, n_ctx: int) -> LlmSession:
+        desc = Artifact.read(artifact)
+        read_gguf(artifact / desc.entry)  # a corrupt file is an error here, not a native crash
+        return _LlamaSession(artifact / desc.entry, threads, n_ctx)
+
+
+BACKEND = LlamaCppBackend()
+
+__all__ = ["BACKEND", "FTYPES", "LlamaCppBackend", "LlamaCppRecipe", "upcast_to_f16"]

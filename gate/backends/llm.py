@@ -1,0 +1,90 @@
+"""What LLM backends (llamacpp, mlx) add to :class:`~gate.backends.base.Backend`.
+
+An LLM artifact is opened with ``open_llm`` and driven token by token by
+``gate.measure.llm_worker``: greedy decoding is an argmax over the logits the session returns,
+done by the worker, identically for every backend. Shared here: the requantization rule and
+the bytes a decode step reads (for the roofline).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from gate.errors import ConfigError
+
+
+class LlmSession(Protocol):
+    """A causal LM opened for inference with a KV cache of ``n_ctx`` tokens."""
+
+    vocab_size: int
+
+    def reset(self) -> None:
+        """Forget the KV cache (the next ``prefill`` starts a new sequence)."""
+        ...
+
+    def prefill(self, tokens: list[int]) -> np.ndarray:
+        """Process ``tokens`` after the cache; return the last position's logits [vocab]."""
+        ...
+
+    def step(self, token: int) -> np.ndarray:
+        """Process one token after the cache; return its logits [vocab]."""
+        ...
+
+    def logits(self, tokens: list[int]) -> np.ndarray:
+        """Logits of every position of ``tokens`` as a new sequence: float32 [n, vocab]."""
+        ...
+
+
+@runtime_checkable
+class LlmBackend(Protocol):
+    """A backend that can open its artifacts as an :class:`LlmSession`."""
+
+    name: str
+
+    def open_llm(self, artifact: Path, threads: int, n_ctx: int) -> LlmSession:
+        """Load an artifact for token-level inference (in a worker process)."""
+        ...
+
+
+def check_requantize(source_types: dict[str, Any], allow_requantize: bool, backend: str) -> dict[str, Any]:
+    """Refuse to quantize weights that were already quantized, unless the recipe opts in.
+
+    ``source_types`` describes where the baseline's weights come from: ``quantized`` (bool),
+    ``main_quantized_type`` (see :meth:`gate.gguf.GgufInfo.summary`) and ``upcast_from`` (the
+    quantized type a float baseline was dequantized from, or None).
+    Quantizing an upcast of Q4_1 to Q4_K_M stacks two rounding errors, so it is a
+    requantization too (shared case C12). Returns the record for the artifact's details.
+
+    Raises:
+        ConfigError: (exit 2) the source is quantized and ``allow_requantize`` is false.
+    """
+    origin = source_types.get("upcast_from") or (
+        source_types.get("main_quantized_type") if source_types.get("quantized") else None)
+    record = {"source_quantized": origin is not None, "source_quantized_type": origin,
+              "allow_requantize": allow_requantize}
+    if origin is not None and not allow_requantize:
+        raise ConfigError(
+            f"{backend}: the baseline's weights are already quantized ({origin}); quantizing them "
+            "again stacks two rounding errors",
+            hint="set `allow_requantize: true` in the target's recipe to accept this (it is recorded)",
+        )
+    return record
+
+
+def decode_bytes_per_token(weight_bytes: int, meta: dict[str, Any], context_tokens: float,
+                           kv_bytes_per_value: int = 2) -> float:
+    """Bytes one decode step reads: every weight once plus the KV cache so far.
+
+    ``weight_bytes`` counts the weights a step multiplies with (with tied embeddings the
+    embedding matrix is the output projection, read in full); the KV cache is
+    ``2 x layers x kv_heads x head_dim x context_tokens`` values of ``kv_bytes_per_value``
+    (F16 in llama.cpp's default cache and in mlx-lm). Activations are ignored (they stay in
+    cache). This is the usual memory-bound model of decoding (e.g. "LLM Inference Unveiled:
+    Survey and Roofline Model Insights", Yuan et al. 2024).
+    """
+    kv = (2 * int(meta["layers"]) * int(meta["kv_heads"]) * int(meta["head_dim"])
+          * context_tokens * kv_bytes_per_value)
+    return float(weight_bytes + kv)
