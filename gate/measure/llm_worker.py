@@ -29,18 +29,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak RSS in bytes (VmHWM on Linux, else ``ru_maxrss``; see above)."""
-    from gate.measure import worker
-
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return worker.peak_rss_bytes()
-
-
 def _generate(session: Any, prompt: list[int], n_gen: int) -> dict[str, Any]:
     import numpy as np
 
@@ -63,7 +51,7 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
     import numpy as np
 
     from gate.backends import get_backend
-    from gate.measure.worker import current_rss_bytes
+    from gate.measure.worker import current_rss_bytes, peak_rss_bytes
 
     backend: Any = get_backend(args.backend)
     session: Any = None

@@ -12,7 +12,7 @@ Run as ``python -m gate.measure.worker --backend B --artifact DIR --inputs NPZ -
 * ``{"op": "load_test", "concurrency": N, "duration_s": T}``: N threads send requests back
   to back for T seconds; replies every request's ``latencies_ms`` and ``wall_s``.
 * ``{"op": "peak"}``: replies ``peak_rss_bytes``, the OS's high-water mark for this process
-  (``ru_maxrss``: KiB on Linux, bytes on macOS; shared case C15).
+  (:func:`peak_rss_bytes`).
 * ``{"op": "eval", "out": PATH}``: runs every eval item at batch 1 and saves the outputs
   stacked as a ``.npy`` of shape [n_items, ...].
 * ``{"op": "exit"}``.
@@ -29,11 +29,23 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 
 def peak_rss_bytes() -> int:
-    """The process's peak resident set size in bytes (``ru_maxrss`` in fixed units)."""
+    """This process's peak resident set size in bytes.
+
+    On Linux ``VmHWM`` from ``/proc/self/status`` (kB): ``ru_maxrss`` survives ``fork`` +
+    ``exec``, so a worker started by a parent holding 600 MB reported the parent's 600 MB as
+    its own peak. Elsewhere ``ru_maxrss`` in fixed units: KiB on Linux, bytes on macOS (shared
+    case C15).
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
@@ -128,7 +140,7 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
 def main() -> int:
     parser = argparse.ArgumentParser(prog="gate-measure-worker")
     parser.add_argument("--backend", required=True)
-    parser.add_argument("--artifact", required=True, type=__import__("pathlib").Path)
+    parser.add_argument("--artifact", required=True, type=Path)
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--task", required=True)
     parser.add_argument("--threads", required=True, type=int)
