@@ -59,8 +59,12 @@ def check_fresh_decision(decision: dict[str, Any], manifest_sha256: str, policy_
 
 
 def promote(root: Path, manifest: Path, target: str | None = None,
-            protected_branch: str | None = None) -> dict[str, Any]:
+            protected_branch: str | None = None, new_hardware: bool = False) -> dict[str, Any]:
     """Move ``champion`` to this commit's recommended (or the named) passing candidate.
+
+    A candidate measured on another hardware fingerprint than the current champion (CPU
+    model, ISA flags, cores) is refused unless ``new_hardware`` says the fleet changed: figures
+    from a VNNI machine say nothing about one without it (shared case C03).
 
     Returns ``{"model", "champion", "previous", "changed", "target"}`` (versions as strings).
 
@@ -111,6 +115,13 @@ def promote(root: Path, manifest: Path, target: str | None = None,
         if current is not None and str(current.version) == str(version.version):
             prev = resolve_alias(client, name, "previous")
             return {**out, "previous": None if prev is None else str(prev.version)}
+        if current is not None and not new_hardware:
+            old_fp, new_fp = current.tags.get("fingerprint_id", ""), version.tags.get("fingerprint_id", "")
+            if old_fp != new_fp:
+                raise PromotionRefused(
+                    f"champion v{current.version} of {name} was measured on hardware {old_fp or '(unknown)'}, "
+                    f"v{version.version} on {new_fp or '(unknown)'}: their figures are not comparable",
+                    hint="--new-hardware promotes anyway when the deployment hardware changed")
         if current is not None:
             client.set_registered_model_alias(name, "previous", str(current.version))
         client.set_registered_model_alias(name, "champion", str(version.version))

@@ -17,6 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
     p.add_argument("--target", help="promote this target instead of the recommended one")
     p.add_argument("--branch", help="the protected branch (default $GATE_PROTECTED_BRANCH or main)")
+    p.add_argument("--new-hardware", action="store_true",
+                   help="promote even though the champion was measured on another hardware fingerprint")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.BAD_INPUT
     for path in paths:
         with stdout_to_stderr():
-            result = promote(root, path, target=args.target, protected_branch=args.branch)
+            result = promote(root, path, target=args.target, protected_branch=args.branch,
+                             new_hardware=args.new_hardware)
         print(json.dumps(result))
     return ExitCode.PASS

@@ -51,6 +51,18 @@ def tiny_onnx(path: Path, scale: float) -> None:
     onnx.save(model, path)
 
 
+def _samples(metrics: dict[str, float]) -> dict[str, Any]:
+    """Per-round latency, per-process memory and per-item fidelity samples that reproduce
+    ``metrics`` exactly (constant samples: these tests are about the registry, so every
+    interval is the point; gate/stats.py has its own tests)."""
+    return {
+        "rounds": [[metrics["latency_p50_ms"]] * 20 for _ in range(5)],
+        "memory": [{"rss_before_load_bytes": 50_000_000, "peak_rss_bytes": 50_000_000 + metrics["model_memory_bytes"],
+                    "model_memory_bytes": metrics["model_memory_bytes"]}] * 3,
+        "items": {"overlap": [metrics["nn10_overlap"]] * 600, "cosine": [0.99] * 600},
+    }
+
+
 def _side(metrics: dict[str, float], artifact: dict[str, Any]) -> dict[str, Any]:
     flat = {"latency_p90_ms": metrics["latency_p50_ms"] * 1.1, "latency_p99_ms": metrics["latency_p50_ms"] * 1.3,
             "throughput_items_per_s": 1000.0 / metrics["latency_p50_ms"], "peak_rss_bytes": metrics["model_memory_bytes"] + 5e7,
@@ -96,7 +108,8 @@ class GateRepo:
             raise AssertionError(f"gate {args} exited {code}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         return proc
 
-    def write_candidate(self, metrics: dict[str, float], scale: float, fmt: str = "onnx") -> None:
+    def write_candidate(self, metrics: dict[str, float], scale: float, fmt: str = "onnx",
+                        fingerprint_id: str | None = None) -> None:
         """A real candidate and its measurements.json (the `gate measure` schema).
 
         ``fmt="onnx"``: a tiny ONNX model (:func:`tiny_onnx`); ``fmt="gguf"``: the smallest
@@ -125,6 +138,17 @@ class GateRepo:
                "settings": {"threads": 2, "interleaved": True}, "fingerprint": fingerprint(threads=2),
                "versions": {"edge-gate": "0.1.0", "onnxruntime": "1.32.0"},
                "baseline": _side(BASELINE, base_art), "candidate": _side(metrics, art.model_dump(mode="json"))}
+        fp = doc["fingerprint"]
+        if fingerprint_id is not None:  # as if measured on another host
+            fp["id"] = fingerprint_id
+        sides = {"baseline": _samples(BASELINE), "candidate": _samples(metrics)}
+        for role in sides:
+            doc[role]["fingerprint"] = fp
+        doc["samples"] = {
+            "latency_rounds_ms": {role: smp["rounds"] for role, smp in sides.items()},
+            "memory": {role: smp["memory"] for role, smp in sides.items()},
+            "items": {role: smp["items"] for role, smp in sides.items()},
+        }
         (cand.parent / "measurements.json").write_text(json.dumps(doc))
 
     def commit(self, message: str) -> str:

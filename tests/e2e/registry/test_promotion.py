@@ -153,3 +153,24 @@ def test_deleted_version_that_held_an_alias(new_repo) -> None:  # type: ignore[n
     assert gone.returncode == 3 and "alias 'champion'" in gone.stderr
     with pytest.raises(Exception, match="champion"):
         champion_output(repo)
+
+
+def test_never_promoted_across_hardware_fingerprints(new_repo, store_uri) -> None:  # type: ignore[no-untyped-def]
+    if store_uri.startswith("http"):
+        pytest.skip("the fingerprint rule is store-independent; the sqlite run covers it")
+    repo = new_repo()
+    repo.write_candidate(PASSING, scale=1.0)
+    repo.commit("measured on this host")
+    repo.decide()
+    repo.gate("record")
+    repo.gate("promote")
+    repo.write_candidate(PASSING, scale=2.0, fingerprint_id="0000other0host00")
+    repo.commit("measured on a host without the same ISA")
+    assert repo.decide()["verdict"] == "pass"
+    repo.gate("record")
+    refused = repo.gate("promote", check=False)
+    assert refused.returncode == 1
+    assert "measured on hardware" in refused.stderr and "not comparable" in refused.stderr
+    assert holders(repo, "champion") == ["1"]
+    moved = json.loads(repo.gate("promote", "--new-hardware").stdout)
+    assert moved["champion"] == "2" and moved["previous"] == "1"
