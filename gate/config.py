@@ -29,6 +29,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
+
+
 def _describe(err: Any) -> str:
     kind = err["type"]
     loc = [p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")]
@@ -40,8 +43,10 @@ def _describe(err: Any) -> str:
     given = err.get("input")
     shown = f" (got {type(given).__name__} {given!r})" if not isinstance(given, dict | list) else ""
     msg = str(err["msg"]).removeprefix("Value error, ")
-    if kind.endswith("_type") and isinstance(given, str):
-        msg += "; write numbers and booleans without quotes"
+    if kind == "bool_type" and isinstance(given, str) and given.lower() in _YAML11_BOOLS:
+        msg += f"; edge-gate reads YAML 1.2, where {given!r} is a string: write true or false"
+    elif kind.endswith("_type") and isinstance(given, str):
+        msg += "; write numbers and booleans as plain values (2.0, true), not as quoted strings"
     return f"{key}: {msg}{shown}"
 
 
