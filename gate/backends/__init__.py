@@ -24,6 +24,7 @@ GROUP = "edge_gate.backends"
 #: The backends that ship with edge-gate, by name.
 BUILTIN: dict[str, str] = {
     "onnxruntime": "gate.backends.onnxruntime:BACKEND",
+    "openvino": "gate.backends.openvino:BACKEND",
 }
 _registry: dict[str, Backend] = {}
 _loaded = False

@@ -79,10 +79,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         task = importlib.import_module(get_task(m.task).module)
         reference = np.load(result["outputs"]["baseline"])
-        accuracy = {
-            "baseline": task.score(reference, reference),
-            "candidate": task.score(reference, np.load(result["outputs"]["candidate"])),
-        }
+        with np.load(inputs) as data:  # labels, for tasks that have them
+            accuracy = {
+                "baseline": task.score(reference, reference, inputs=data),
+                "candidate": task.score(reference, np.load(result["outputs"]["candidate"]), inputs=data),
+            }
     finally:
         shutil.rmtree(result["output_dir"], ignore_errors=True)
     sides: dict[str, Any] = {}
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             "peak_rss_bytes": side["peak_rss_bytes"],
             "model_memory_bytes": side["model_memory_bytes"],
             "load_s": side["load_s"],
+            "runtime": side["runtime"],
         }
     doc = {
         "schema": SCHEMA,

@@ -166,5 +166,6 @@ def measure_pair(
             "model_memory_bytes": peak - before,
             "load_s": loads[role]["load_s"],
             "versions": loads[role]["versions"],
+            "runtime": loads[role].get("runtime", {}),
         }
     return result

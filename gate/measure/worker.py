@@ -5,7 +5,8 @@ Run as ``python -m gate.measure.worker --backend B --artifact DIR --inputs NPZ -
 (anything a native library prints goes to stderr instead). Requests:
 
 * ``{"op": "load"}``: import the runtime, read RSS (``rss_before_load_bytes``), open the
-  artifact, read RSS again. Replies with both, ``load_s`` and the runtime ``versions``.
+  artifact, read RSS again. Replies with both, ``load_s``, the runtime ``versions`` and
+  ``runtime``: the settings the opened session reports (empty if it reports none).
 * ``{"op": "time", "warmup": W, "runs": N}``: W untimed then N timed runs on the fixed
   latency input; replies ``latencies_ms`` (N floats, wall clock, ``perf_counter_ns``).
 * ``{"op": "peak"}``: replies ``peak_rss_bytes``, the OS's high-water mark for this process
@@ -66,8 +67,10 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
             t0 = time.perf_counter()
             session = backend.open(args.artifact, args.threads)
             load_s = time.perf_counter() - t0
+            # settings the runtime reports back (e.g. OpenVINO's precision, streams, threads)
+            runtime = session.properties() if hasattr(session, "properties") else {}
             reply({"rss_before_load_bytes": before, "rss_after_load_bytes": current_rss_bytes(),
-                   "load_s": load_s, "versions": versions})
+                   "load_s": load_s, "versions": versions, "runtime": runtime})
         elif op == "time":
             feeds = task.latency_feeds(inputs)
             for _ in range(int(req["warmup"])):

@@ -14,11 +14,13 @@ from gate.errors import ConfigError
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """A task's name, its module (imported only when inputs are built or scored), its metrics."""
+    """A task's name, its module (imported only when inputs are built or scored), its metrics,
+    and the names of its input axes a manifest may declare dynamic."""
 
     name: str
     module: str
     metrics: dict[str, Literal["higher", "lower"]]
+    axes: tuple[str, ...] = ()
 
 
 TASKS: dict[str, TaskInfo] = {
@@ -26,6 +28,13 @@ TASKS: dict[str, TaskInfo] = {
         name="sentence-embedding",
         module="gate.tasks.embedding",
         metrics={"cosine_mean": "higher", "cosine_p5": "higher", "nn10_overlap": "higher"},
+        axes=("batch", "sequence"),
+    ),
+    "image-classification": TaskInfo(
+        name="image-classification",
+        module="gate.tasks.image_classification",
+        metrics={"top1_agreement": "higher", "top1_accuracy": "higher", "logit_cosine_mean": "higher"},
+        axes=("batch",),
     ),
 }
 
