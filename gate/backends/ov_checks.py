@@ -22,7 +22,7 @@ from gate.backends.base import Artifact, BuildContext
 from gate.errors import BackendError
 
 #: Eval items the accuracy trail scores (first items of the eval set).
-TRAIL_ITEMS = 200
+TRAIL_ITEMS = 64
 #: Threads for conversion-time checks (not a measurement: latency is measured elsewhere).
 CHECK_THREADS = 2
 #: Per-item cosine an fp32 conversion must keep at every swept size (fp32 vs fp32 here differs
