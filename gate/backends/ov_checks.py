@@ -47,13 +47,14 @@ def convert_onnx(path: Path) -> tuple[Any, Reference, str]:
     """
     import onnxruntime as ort
     import openvino as ov
+    from openvino.frontend import GeneralFailure, OpConversionFailure
 
     from gate.backends.onnxruntime import check_onnx_file
 
     check_onnx_file(path)
     try:
         model = ov.convert_model(str(path))
-    except (RuntimeError, ov.OpConversionFailure) as exc:
+    except (RuntimeError, OpConversionFailure, GeneralFailure) as exc:
         raise BackendError(f"openvino could not convert {path}: {exc}") from exc
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
@@ -70,17 +71,22 @@ def convert_torch(source: Path, ctx: BuildContext) -> tuple[Any, Reference, str]
     Raises:
         BackendError: OpenVINO cannot convert the module.
     """
+    import warnings
+
     import openvino as ov
     import torch
+    from openvino.frontend import GeneralFailure, OpConversionFailure
 
     task = _task(ctx)
     module = task.torch_module(source)
     dummy, input_names, _, _ = task.export_spec(ctx.input)
     example = dict(zip(input_names, dummy, strict=True))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # OpenVINO's PyTorch frontend traces with torch.jit.trace, which torch 2.13 deprecates
+            warnings.filterwarnings("ignore", message=".*torch.jit.trace.* is deprecated", category=DeprecationWarning)
             model = ov.convert_model(module, example_input=example)
-    except (RuntimeError, ov.OpConversionFailure) as exc:
+    except (RuntimeError, OpConversionFailure, GeneralFailure) as exc:
         raise BackendError(f"openvino could not convert the torch module: {exc}") from exc
     for port, name in zip(model.inputs, input_names, strict=True):
         port.get_tensor().set_names({name})
@@ -179,7 +185,8 @@ def accuracy_trail(
 ) -> dict[str, Any]:
     """Score source, baseline, fp32 IR and candidate against the baseline's outputs.
 
-    Uses the first :data:`TRAIL_ITEMS` eval items and the task's own ``score`` (so the same
+    Uses :data:`TRAIL_ITEMS` eval items spread evenly over the eval set and the task's own
+    ``score`` (so the same
     metrics the policy reads, incl. label accuracy where the task has labels). The source row
     needs the source path the baseline stage recorded and a task with ``torch_module``.
 
@@ -193,7 +200,11 @@ def accuracy_trail(
     if ctx.calibration_inputs is None:
         raise BackendError("the accuracy trail needs the baseline stage's inputs.npz")
     with np.load(ctx.calibration_inputs) as data:
-        feeds = list(task.eval_feeds(data)[:TRAIL_ITEMS])
+        every = task.eval_feeds(data)
+        # evenly spaced over the eval set, so every source of items (e.g. every photo) shows
+        picks = np.unique(np.linspace(0, len(every) - 1, min(len(every), TRAIL_ITEMS)).astype(int))
+        feeds = [every[int(i)] for i in picks]
+        labels = {"eval.labels": np.asarray(data["eval.labels"])[picks]} if "eval.labels" in data else None
         runs: dict[str, Any] = {
             f"baseline ({base.backend} {base.precision})": get_backend(base.backend).open(baseline, CHECK_THREADS),
             "fp32 IR (openvino f32)": OvSession(compile_model(fp32_ir, CHECK_THREADS, "f32")),
@@ -210,6 +221,6 @@ def accuracy_trail(
                 src = [module(**{k: torch.from_numpy(v) for k, v in f.items()}).numpy()[0] for f in feeds]
             outputs = {"source (torch)": np.stack(src), **outputs}
         reference = outputs[next(n for n in outputs if n.startswith("baseline"))]
-        stages = [{"stage": name, "metrics": task.score(reference, out, inputs=data)}
+        stages = [{"stage": name, "metrics": task.score(reference, out, inputs=labels)}
                   for name, out in outputs.items()]
     return {"items": len(feeds), "reference": "the baseline's outputs on the same items", "stages": stages}
