@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/openvino_benchmark_app.py ARTIFACT_DIR --inputs build/gate/M/inputs.npz \\
-        --task sentence-embedding [--threads 2] [--seconds 15] [--runs 300]
+        --task sentence-embedding [--threads 2] [--seconds 5] [--runs 200] [--repeats 3]
 
 ARTIFACT_DIR is an ``openvino`` artifact (``model.xml`` + ``artifact.json``), e.g.
 ``build/gate/minilm/targets/ov-int8/candidate``. Both tools use the same settings: CPU,
@@ -12,8 +12,9 @@ explicit streams and threads), ``--threads`` threads, synchronous requests, the 
 ``INFERENCE_PRECISION_HINT`` the gate uses for that artifact, and the latency input's shape
 (``-data_shape``; benchmark_app fills the tensors with its own random values, the gate uses the
 real latency input). The gate's figure comes from a fresh ``gate.measure.worker`` process,
-exactly as in ``gate measure``, run before and after benchmark_app (median over both blocks)
-so a slow phase of a shared machine does not land on one side only. Prints both medians (ms)
+exactly as in ``gate measure``; blocks of the two tools alternate (``--repeats``) so a slow
+phase of a shared machine does not land on one side only. The gate's median is over all its
+runs, benchmark_app's is the median of its per-block medians. Prints both medians (ms)
 and their ratio gate / benchmark_app.
 """
 
@@ -68,8 +69,9 @@ def main() -> int:
     p.add_argument("--inputs", type=Path, required=True)
     p.add_argument("--task", required=True)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seconds", type=int, default=15)
-    p.add_argument("--runs", type=int, default=300)
+    p.add_argument("--seconds", type=int, default=5, help="benchmark_app time per block")
+    p.add_argument("--runs", type=int, default=200, help="gate timed runs per block")
+    p.add_argument("--repeats", type=int, default=3, help="alternating blocks of each tool")
     args = p.parse_args()
 
     import importlib
@@ -82,15 +84,21 @@ def main() -> int:
     with np.load(args.inputs) as data:
         feeds = task.latency_feeds(data)
         data_shape = ",".join(f"{k}[{','.join(str(d) for d in v.shape)}]" for k, v in feeds.items())
-    first = gate_block(args.artifact, args.task, args.inputs, args.threads, args.runs)
-    bench = benchmark_app(args.artifact / desc.entry, data_shape, args.threads, args.seconds, precision)
-    second = gate_block(args.artifact, args.task, args.inputs, args.threads, args.runs)
-    gate_median = statistics.median(first + second)
-    print(f"artifact: {args.artifact} ({desc.precision}, precision hint {precision}, {args.threads} threads, "
-          f"latency hint, 1 stream, shape {data_shape})")
-    print(f"gate measurement median: {gate_median:.3f} ms  (blocks {statistics.median(first):.3f} / "
-          f"{statistics.median(second):.3f} ms, {len(first) + len(second)} runs)")
-    print(f"benchmark_app median:    {bench:.3f} ms  ({args.seconds} s)")
+    gate_blocks: list[list[float]] = []
+    bench_medians: list[float] = []
+    for _ in range(args.repeats):  # alternate, so a slow phase of the machine hits both tools
+        gate_blocks.append(gate_block(args.artifact, args.task, args.inputs, args.threads, args.runs))
+        bench_medians.append(benchmark_app(args.artifact / desc.entry, data_shape, args.threads,
+                                           args.seconds, precision))
+    gate_median = statistics.median([v for block in gate_blocks for v in block])
+    bench = statistics.median(bench_medians)
+    print(f"artifact: {args.artifact} ({desc.precision}, precision hint {precision}, "
+          f"{args.threads} threads, 1 stream, shape {data_shape})")
+    print(f"gate measurement median: {gate_median:.3f} ms  (block medians "
+          f"{', '.join(f'{statistics.median(b):.3f}' for b in gate_blocks)} ms; "
+          f"{sum(len(b) for b in gate_blocks)} runs)")
+    print(f"benchmark_app median:    {bench:.3f} ms  (block medians "
+          f"{', '.join(f'{v:.3f}' for v in bench_medians)} ms; {args.seconds} s each)")
     print(f"ratio gate / benchmark_app: {gate_median / bench:.3f}")
     return 0
 
