@@ -7,8 +7,8 @@ Usage::
 
 ARTIFACT_DIR is an ``openvino`` artifact (``model.xml`` + ``artifact.json``), e.g.
 ``build/gate/minilm/targets/ov-int8/candidate``. Both tools use the same settings: CPU,
-one stream (the gate sets the latency hint; benchmark_app only allows ``-hint none`` beside
-explicit streams and threads), ``--threads`` threads, synchronous requests, the same
+one stream, CPU pinning off (the gate sets the latency hint; benchmark_app only allows
+``-hint none`` beside explicit streams, threads and pinning), ``--threads`` threads, synchronous requests, the same
 ``INFERENCE_PRECISION_HINT`` the gate uses for that artifact, and the latency input's shape
 (``-data_shape``; benchmark_app fills the tensors with its own random values, the gate uses the
 real latency input). The gate's figure comes from a fresh ``gate.measure.worker`` process,
@@ -52,7 +52,7 @@ def benchmark_app(xml: Path, data_shape: str, threads: int, seconds: int, precis
            # benchmark_app refuses -nstreams/-nthreads beside a hint ("a benchmark_app UI
            # rule"): hint none with one stream and N threads is what the latency hint sets
            "-hint", "none", "-nstreams", "1", "-nthreads", str(threads), "-api", "sync",
-           "-t", str(seconds), "-data_shape", data_shape]
+           "-t", str(seconds), "-data_shape", data_shape, "-pin", "NO"]
     if precision != "default":
         cmd += ["-infer_precision", precision]
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,7 +31,8 @@ def test_openvino_candidates_are_measured_in_f32_latency_mode_with_an_accuracy_t
     assert 15e6 < cand["metrics"]["model_size_bytes"] < 35e6  # INT8 weights of 22.7M params
     # what the compiled model reported back, not what was asked for
     assert cand["runtime"] == {"device": "CPU", "inference_precision": "f32", "num_streams": 1,
-                               "inference_num_threads": 2, "performance_hint": "LATENCY"}
+                               "inference_num_threads": 2, "performance_hint": "LATENCY",
+                               "enable_cpu_pinning": False}
     assert m["baseline"]["runtime"] == {}  # the baseline is ONNX Runtime
     assert "openvino" in m["versions"] and "nncf" in m["versions"]
     # the shape sweep ran at two sequence lengths and two batch sizes against the ONNX baseline

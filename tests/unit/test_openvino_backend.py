@@ -65,6 +65,7 @@ def test_fp32_baseline_keeps_fp32_weights_and_runs_in_f32_not_bf16(tiny: Path, t
     props = session.properties()  # type: ignore[attr-defined]
     assert props["inference_precision"] == "f32", props  # fails if the baseline runs in bf16
     assert props["num_streams"] == 1 and props["inference_num_threads"] == 2
+    assert props["enable_cpu_pinning"] is False
     feeds = latency_feeds(tiny)
     want = ort_output(tiny / "baseline" / "model.onnx", feeds)
     got = session.run(feeds)
