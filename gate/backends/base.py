@@ -128,6 +128,7 @@ class BuildContext(BaseModel):
     model_config = {"arbitrary_types_allowed": True}
 
     task: str
-    input: dict[str, int]
+    input: dict[str, Any]  # InputSpec as a dict: sizes (int) and ``dynamic_axes`` (list of names)
     opset: int = 18
     calibration_inputs: Path | None = None
+    primary_metric: str | None = None  # the manifest's eval.primary (accuracy-aware recipes)

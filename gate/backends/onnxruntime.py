@@ -145,28 +145,27 @@ class OnnxRuntimeBackend:
         return {"onnxruntime": onnxruntime.__version__, "onnx": onnx.__version__}
 
     def make_baseline(self, source: Path, ctx: BuildContext, out: Path) -> Artifact:
-        """Export a transformers checkpoint to fp32 ONNX (dynamo exporter, one file)."""
+        """Export the task's torch module (from a transformers checkpoint or a torch
+        state_dict) to fp32 ONNX with the dynamo exporter, as one file."""
+        import importlib
+
         import torch
 
-        from gate.tasks import embedding
+        from gate.tasks import get_task
 
         if source.is_file() and source.suffix == ".onnx":
             return self._copy_onnx(source, out)
-        if ctx.task != "sentence-embedding":
-            raise BackendError(f"onnxruntime cannot build a baseline for task {ctx.task}")
-        module = embedding.torch_module(source)
-        seq = ctx.input["sequence_length"]
-        dummy = tuple(torch.ones((1, seq), dtype=torch.int64) for _ in embedding.FEEDS)
+        task = importlib.import_module(get_task(ctx.task).module)
+        module = task.torch_module(source)
+        dummy, input_names, output_names, axes = task.export_spec(ctx.input)
         out.mkdir(parents=True, exist_ok=True)
         target = out / "model.onnx"
-        axes = {name: {0: "batch", 1: "sequence"} for name in embedding.FEEDS}
-        axes[embedding.OUTPUT] = {0: "batch"}
         with torch.no_grad():
             # The TorchScript exporter (dynamo=False) fails on transformers 5's mask helpers
             # here; the dynamo exporter works, written as one file (no external data).
             torch.onnx.export(
-                module, dummy, str(target), input_names=list(embedding.FEEDS),
-                output_names=[embedding.OUTPUT], dynamic_axes=axes, opset_version=ctx.opset,
+                module, dummy, str(target), input_names=input_names,
+                output_names=output_names, dynamic_axes=axes, opset_version=ctx.opset,
                 dynamo=True, external_data=False, verbose=False,
             )
         return Artifact.describe(
@@ -216,7 +215,7 @@ class OnnxRuntimeBackend:
                 if ctx.calibration_inputs is None:
                     raise BackendError("static quantization needs calibration inputs")
                 quantize_static(
-                    str(prepared), str(target), _CalibrationReader(ctx.calibration_inputs, recipe.calibration_size),
+                    str(prepared), str(target), _CalibrationReader(ctx.calibration_inputs, recipe.calibration_size, ctx.task),
                     quant_format=QuantFormat.QDQ, weight_type=weight_type,
                     activation_type=QuantType.QInt8, per_channel=recipe.per_channel,
                     reduce_range=recipe.reduce_range, op_types_to_quantize=recipe.op_types,
@@ -250,13 +249,16 @@ class OnnxRuntimeBackend:
 class _CalibrationReader:
     """Feeds the first ``limit`` eval items to ORT's static-quantization calibrator."""
 
-    def __init__(self, inputs_npz: Path, limit: int) -> None:
+    def __init__(self, inputs_npz: Path, limit: int, task_name: str) -> None:
+        import importlib
+
         import numpy as np
 
-        from gate.tasks import embedding
+        from gate.tasks import get_task
 
+        task = importlib.import_module(get_task(task_name).module)
         with np.load(inputs_npz) as data:
-            self._items: Iterator[dict[str, Any]] = iter(embedding.eval_feeds(data)[:limit])
+            self._items: Iterator[dict[str, Any]] = iter(list(task.eval_feeds(data)[:limit]))
 
     def get_next(self) -> dict[str, Any] | None:
         return next(self._items, None)

@@ -29,7 +29,7 @@ def build_context(loaded: Any, inputs: Path | None) -> Any:
 
     m = loaded.manifest
     return BuildContext(task=m.task, input=m.input.model_dump(), opset=m.baseline.opset,
-                        calibration_inputs=inputs)
+                        calibration_inputs=inputs, primary_metric=m.eval.primary)
 
 
 def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[str, float]:

@@ -158,9 +158,10 @@ def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max
         task = importlib.import_module(get_task(m.task).module)
         reference = np.load(result["outputs"]["baseline"])
         outputs = {"baseline": reference, "candidate": np.load(result["outputs"]["candidate"])}
-        accuracy = {role: task.score(reference, out) for role, out in outputs.items()}
-        items = {role: {k: v.tolist() for k, v in task.item_scores(reference, out).items()}
-                 for role, out in outputs.items()}
+        with np.load(inputs) as data:  # labels, for tasks that have them
+            accuracy = {role: task.score(reference, out, inputs=data) for role, out in outputs.items()}
+            items = {role: {k: v.tolist() for k, v in task.item_scores(reference, out, inputs=data).items()}
+                     for role, out in outputs.items()}
     finally:
         shutil.rmtree(result["output_dir"], ignore_errors=True)
     sides: dict[str, Any] = {}
@@ -176,6 +177,7 @@ def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max
             "model_memory_bytes": side["model_memory_bytes"],
             "load_s": side["load_s"],
             "fingerprint": side["fingerprint"],
+            "runtime": side["runtime"],
         }
         if "load_test" in side:
             sides[role]["load_test"] = {k: v for k, v in side["load_test"].items() if k != "latencies_ms"}

@@ -235,6 +235,7 @@ def measure_pair(
             "load_s": loads[role]["load_s"],
             "versions": loads[role]["versions"],
             "fingerprint": loads[role]["fingerprint"],
+            "runtime": loads[role].get("runtime", {}),
         }
         if role in under_load:
             lt = under_load[role]

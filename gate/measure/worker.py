@@ -5,8 +5,9 @@ Run as ``python -m gate.measure.worker --backend B --artifact DIR --inputs NPZ -
 (anything a native library prints goes to stderr instead). Requests:
 
 * ``{"op": "load"}``: import the runtime, read RSS (``rss_before_load_bytes``), open the
-  artifact, read RSS again. Replies with both, ``load_s``, the runtime ``versions`` and the
-  hardware ``fingerprint`` the worker runs on.
+  artifact, read RSS again. Replies with both, ``load_s``, the runtime ``versions``, the
+  hardware ``fingerprint`` the worker runs on, and ``runtime``: the settings the opened
+  session reports (empty if it reports none).
 * ``{"op": "time", "warmup": W, "runs": N}``: W untimed then N timed runs on the fixed
   latency input; replies ``latencies_ms`` (N floats, wall clock, ``perf_counter_ns``).
 * ``{"op": "load_test", "concurrency": N, "duration_s": T}``: N threads send requests back
@@ -109,8 +110,11 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
             load_s = time.perf_counter() - t0
             from gate.fingerprint import fingerprint
 
+            # settings the runtime reports back (e.g. OpenVINO's precision, streams, threads)
+            runtime = session.properties() if hasattr(session, "properties") else {}
             reply({"rss_before_load_bytes": before, "rss_after_load_bytes": current_rss_bytes(),
-                   "load_s": load_s, "versions": versions, "fingerprint": fingerprint(args.threads)})
+                   "load_s": load_s, "versions": versions, "fingerprint": fingerprint(args.threads),
+                   "runtime": runtime})
         elif op == "time":
             feeds = task.latency_feeds(inputs)
             for _ in range(int(req["warmup"])):

@@ -14,7 +14,8 @@ from gate.errors import ConfigError
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """A task's name, its module (imported only when inputs are built or scored), its metrics.
+    """A task's name, its module (imported only when inputs are built or scored), its metrics,
+    and the names of its input axes a manifest may declare dynamic.
 
     ``item_statistics`` maps each metric to ``(item score, statistic)``: the per-item array
     the task module's ``item_scores`` returns and how the metric summarises it (``mean`` or
@@ -25,6 +26,7 @@ class TaskInfo:
     module: str
     metrics: dict[str, Literal["higher", "lower"]]
     item_statistics: dict[str, tuple[str, str]] = field(default_factory=dict)
+    axes: tuple[str, ...] = ()
 
 
 TASKS: dict[str, TaskInfo] = {
@@ -34,6 +36,7 @@ TASKS: dict[str, TaskInfo] = {
         metrics={"cosine_mean": "higher", "cosine_p5": "higher", "nn10_overlap": "higher"},
         item_statistics={"cosine_mean": ("cosine", "mean"), "cosine_p5": ("cosine", "p5"),
                          "nn10_overlap": ("overlap", "mean")},
+        axes=("batch", "sequence"),
     ),
     # fidelity to the baseline's logits (gate.tasks.generation), then the LLM speed figures
     "text-generation": TaskInfo(
@@ -44,6 +47,14 @@ TASKS: dict[str, TaskInfo] = {
             "generation_tokens_per_s": "higher", "prompt_tokens_per_s": "higher",
             "time_to_first_token_ms": "lower", "greedy_match": "higher",
         },
+    ),
+    "image-classification": TaskInfo(
+        name="image-classification",
+        module="gate.tasks.image_classification",
+        metrics={"top1_agreement": "higher", "top1_accuracy": "higher", "logit_cosine_mean": "higher"},
+        item_statistics={"top1_agreement": ("agree", "mean"), "top1_accuracy": ("correct", "mean"),
+                         "logit_cosine_mean": ("cosine", "mean")},
+        axes=("batch",),
     ),
 }
 

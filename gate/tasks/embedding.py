@@ -21,6 +21,23 @@ import numpy as np
 FEEDS = ("input_ids", "attention_mask", "token_type_ids")
 #: Output name of exported artifacts ("embedding" collides with a node name of BERT graphs).
 OUTPUT = "sentence_embedding"
+#: Which dimension of which input each axis name of ``InputSpec.dynamic_axes`` is.
+AXES: dict[str, dict[str, int]] = {
+    "batch": dict.fromkeys(FEEDS, 0),
+    "sequence": dict.fromkeys(FEEDS, 1),
+}
+
+
+def export_spec(input_spec: dict[str, Any]) -> tuple[tuple[Any, ...], list[str], list[str], dict[str, dict[int, str]]]:
+    """What ``torch.onnx.export`` needs: dummy inputs (int64 ones of shape [batch, sequence]),
+    input names, output names and dynamic axes (batch and sequence of every input)."""
+    import torch
+
+    shape = (input_spec["batch_size"], input_spec["sequence_length"])
+    dummy = tuple(torch.ones(shape, dtype=torch.int64) for _ in FEEDS)
+    axes = {name: {0: "batch", 1: "sequence"} for name in FEEDS}
+    axes[OUTPUT] = {0: "batch"}
+    return dummy, list(FEEDS), [OUTPUT], axes
 
 
 def read_items(path: Path) -> list[str]:
@@ -77,8 +94,9 @@ def eval_feeds(inputs: Any) -> list[dict[str, np.ndarray]]:
     ]
 
 
-def item_scores(reference: np.ndarray, outputs: np.ndarray, k: int = 10) -> dict[str, np.ndarray]:
-    """Per-item fidelity of ``outputs`` to ``reference``, both of shape [n_items, dim].
+def item_scores(reference: np.ndarray, outputs: np.ndarray, k: int = 10, inputs: Any = None) -> dict[str, np.ndarray]:
+    """Per-item fidelity of ``outputs`` to ``reference``, both of shape [n_items, dim]
+    (``inputs`` is unused: embeddings have no labels).
 
     Returns ``cosine`` (cosine similarity of each item's two embeddings) and ``overlap`` (the
     fraction of each item's ``k`` nearest neighbours, by cosine among the other items, that
@@ -108,14 +126,22 @@ def item_scores(reference: np.ndarray, outputs: np.ndarray, k: int = 10) -> dict
     return {"cosine": cosine, "overlap": overlap}
 
 
-def score(reference: np.ndarray, outputs: np.ndarray, k: int = 10) -> dict[str, float]:
-    """The task's metrics (see the module docstring) from :func:`item_scores`."""
+def score(reference: np.ndarray, outputs: np.ndarray, k: int = 10, inputs: Any = None) -> dict[str, float]:
+    """The task's metrics (see the module docstring) from :func:`item_scores`. ``inputs`` (the
+    loaded ``inputs.npz``) is unused: embeddings have no labels."""
     items = item_scores(reference, outputs, k)
     return {
         "cosine_mean": float(np.mean(items["cosine"])),
         "cosine_p5": float(np.percentile(items["cosine"], 5)),
         "nn10_overlap": float(np.mean(items["overlap"])),
     }
+
+
+def per_item_fidelity(reference: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Cosine of each output row to its reference row, shape [n_items] (for NNCF's
+    accuracy-aware ranking, which needs one value per item)."""
+    num = np.sum(reference * outputs, axis=1)
+    return np.asarray(num / (np.linalg.norm(reference, axis=1) * np.linalg.norm(outputs, axis=1)))
 
 
 def torch_module(source: Path) -> Any:

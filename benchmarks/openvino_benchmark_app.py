@@ -1,0 +1,107 @@
+"""OpenVINO's own ``benchmark_app`` and the gate's measurement on the same IR, in one run.
+
+Usage::
+
+    python benchmarks/openvino_benchmark_app.py ARTIFACT_DIR --inputs build/gate/M/inputs.npz \\
+        --task sentence-embedding [--threads 2] [--seconds 5] [--runs 200] [--repeats 3]
+
+ARTIFACT_DIR is an ``openvino`` artifact (``model.xml`` + ``artifact.json``), e.g.
+``build/gate/minilm/targets/ov-int8/candidate``. Both tools use the same settings: CPU,
+one stream, CPU pinning off (the gate sets the latency hint; benchmark_app only allows
+``-hint none`` beside explicit streams, threads and pinning), ``--threads`` threads, synchronous requests, the same
+``INFERENCE_PRECISION_HINT`` the gate uses for that artifact, and the latency input's shape
+(``-data_shape``; benchmark_app fills the tensors with its own random values, the gate uses the
+real latency input). The gate's figure comes from a fresh ``gate.measure.worker`` process,
+exactly as in ``gate measure``; blocks of the two tools alternate (``--repeats``) so a slow
+phase of a shared machine does not land on one side only. The gate's median is over all its
+runs, benchmark_app's is the median of its per-block medians. Prints both medians (ms)
+and their ratio gate / benchmark_app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from gate.backends.base import Artifact
+from gate.measure.harness import Worker, WorkerSpec
+
+
+def gate_block(artifact: Path, task: str, inputs: Path, threads: int, runs: int) -> list[float]:
+    """Latencies (ms) of ``runs`` timed runs after 20 warm-up runs, in a fresh worker."""
+    worker = Worker(WorkerSpec("candidate", "openvino", artifact), task=task, inputs=inputs,
+                    threads=threads, deadline=time.monotonic() + 600)
+    try:
+        worker.request(op="load")
+        return [float(v) for v in worker.request(op="time", warmup=20, runs=runs)["latencies_ms"]]
+    finally:
+        worker.close()
+
+
+def benchmark_app(xml: Path, data_shape: str, threads: int, seconds: int, precision: str) -> float:
+    """benchmark_app's median latency (ms), read from its report."""
+    cmd = [str(Path(sys.executable).parent / "benchmark_app"), "-m", str(xml), "-d", "CPU",
+           # benchmark_app refuses -nstreams/-nthreads beside a hint ("a benchmark_app UI
+           # rule"): hint none with one stream and N threads is what the latency hint sets
+           "-hint", "none", "-nstreams", "1", "-nthreads", str(threads), "-api", "sync",
+           "-t", str(seconds), "-data_shape", data_shape, "-pin", "NO"]
+    if precision != "default":
+        cmd += ["-infer_precision", precision]
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
+    match = re.search(r"Median:\s+([0-9.]+)\s*ms", proc.stdout)
+    if proc.returncode != 0 or match is None:
+        raise SystemExit(f"benchmark_app failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return float(match.group(1))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("artifact", type=Path)
+    p.add_argument("--inputs", type=Path, required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seconds", type=int, default=5, help="benchmark_app time per block")
+    p.add_argument("--runs", type=int, default=200, help="gate timed runs per block")
+    p.add_argument("--repeats", type=int, default=3, help="alternating blocks of each tool")
+    args = p.parse_args()
+
+    import importlib
+
+    from gate.tasks import get_task
+
+    desc = Artifact.read(args.artifact)
+    precision = "f32" if desc.precision == "fp32" else desc.details.get("inference_precision", "f32")
+    task = importlib.import_module(get_task(args.task).module)
+    with np.load(args.inputs) as data:
+        feeds = task.latency_feeds(data)
+        data_shape = ",".join(f"{k}[{','.join(str(d) for d in v.shape)}]" for k, v in feeds.items())
+    gate_blocks: list[list[float]] = []
+    bench_medians: list[float] = []
+    for _ in range(args.repeats):  # alternate, so a slow phase of the machine hits both tools
+        gate_blocks.append(gate_block(args.artifact, args.task, args.inputs, args.threads, args.runs))
+        bench_medians.append(benchmark_app(args.artifact / desc.entry, data_shape, args.threads,
+                                           args.seconds, precision))
+    gate_median = statistics.median([v for block in gate_blocks for v in block])
+    bench = statistics.median(bench_medians)
+    print(f"artifact: {args.artifact} ({desc.precision}, precision hint {precision}, "
+          f"{args.threads} threads, 1 stream, shape {data_shape})")
+    print(f"gate measurement median: {gate_median:.3f} ms  (block medians "
+          f"{', '.join(f'{statistics.median(b):.3f}' for b in gate_blocks)} ms; "
+          f"{sum(len(b) for b in gate_blocks)} runs)")
+    print(f"benchmark_app median:    {bench:.3f} ms  (block medians "
+          f"{', '.join(f'{v:.3f}' for v in bench_medians)} ms; {args.seconds} s each)")
+    print(f"ratio gate / benchmark_app: {gate_median / bench:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
