@@ -32,6 +32,7 @@ from gate.config import sha256_file
 from gate.errors import ExitCode
 from gate.failures import read_failure
 from gate.manifest import LoadedManifest, Target
+from gate.pareto import Point, Selection, axis_values, select
 from gate.policy import LoadedPolicy, Rule
 from gate.rules import Verdict, worst
 from gate.stats import judge_interval, rule_interval
@@ -83,6 +84,11 @@ class TargetResult(BaseModel):
     measurements_sha256: str | None = None
     config_hash: str
     fingerprint: dict[str, Any] | None = None
+    backend_choice: str | None = None
+    point: dict[str, float] | None = None
+    on_frontier: bool = False
+    score: float | None = None
+    recommended: bool = False
 
 
 class Decision(BaseModel):
@@ -103,6 +109,10 @@ class Decision(BaseModel):
     decided_at: str
     targets: list[TargetResult]
     notes: list[str] = []
+    frontier: list[str] = []
+    recommendation: str | None = None
+    recommendation_reason: str = ""
+    selection_weights: dict[str, float] = {}
 
     def dump(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
@@ -220,8 +230,20 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
         target=target.name, target_id=target.target_id(), backend=target.backend,
         platform=target.platform, verdict=worst([r.verdict for r in results]), rules=results,
         measurements=str(rel), measurements_sha256=sha256_file(path), config_hash=config_hash,
-        fingerprint=fp,
+        fingerprint=fp, point=axis_values(results, doc, loaded.manifest.eval.primary),
     )
+
+
+def _mark_frontier(targets: list[TargetResult], weights: dict[str, float]) -> Selection:
+    """Set each target's frontier membership, score and recommendation (:mod:`gate.pareto`)."""
+    points = [Point(t.target, **t.point, passed=t.verdict in (Verdict.PASS, Verdict.WAIVED))
+              for t in targets if t.point is not None and t.error is None]
+    sel = select(points, weights)
+    for t in targets:
+        t.on_frontier = t.target in sel.frontier
+        t.score = sel.scores.get(t.target)
+        t.recommended = t.target == sel.recommendation
+    return sel
 
 
 def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.date | None = None) -> Decision:
@@ -229,6 +251,10 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
     today = today or dt.date.today()
     notes: list[str] = []
     targets = [decide_target(loaded, policy, t, root, today, notes) for t in loaded.manifest.targets]
+    for t in targets:
+        t.backend_choice = loaded.backend_choices.get(t.target)
+    weights = loaded.manifest.selection.weights.model_dump()
+    sel = _mark_frontier(targets, weights)
     verdict = worst([t.verdict for t in targets])
     mode = policy.policy.statistics.inconclusive
     exit_code = EXIT_CODES[verdict]
@@ -242,4 +268,6 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
         policy_sha256=policy.sha256, primary_metric=loaded.manifest.eval.primary, verdict=verdict,
         exit_code=int(exit_code), inconclusive_mode=mode,
         decided_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), targets=targets, notes=notes,
+        frontier=sel.frontier, recommendation=sel.recommendation, recommendation_reason=sel.reason,
+        selection_weights=weights,
     )

@@ -91,6 +91,8 @@ def record(root: Path, model: str) -> dict[str, Any]:
             certificate = root / layout.certificate_file(model)
             if certificate.is_file():
                 mlflow.log_artifact(str(certificate), "decision")
+            for plot in sorted(decision_path.parent.glob("*.png")) + sorted(decision_path.parent.glob("*.svg")):
+                mlflow.log_artifact(str(plot), "decision")  # the Pareto and latency plots
             for t in decision["targets"]:
                 result["targets"][t["target"]] = _record_target(client, mlflow, root, model, decision, t, tags, locks)
     except MlflowException as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -129,6 +129,20 @@ class Waiver(Strict):
     expires: Annotated[dt.date, Field(strict=False)]
 
 
+class SelectionWeights(Strict):
+    """Weights of the Pareto axes when one candidate is recommended (:mod:`gate.pareto`)."""
+
+    speedup: float = Field(default=1.0, ge=0)
+    memory_cut: float = Field(default=1.0, ge=0)
+    fidelity: float = Field(default=1.0, ge=0)
+
+
+class SelectionSpec(Strict):
+    """How the recommendation is picked among passing frontier members (equal weights by default)."""
+
+    weights: SelectionWeights = SelectionWeights()
+
+
 class Manifest(Strict):
     """A committed model manifest (``gate.yaml``). See ``gate schema manifest``."""
 
@@ -145,6 +159,7 @@ class Manifest(Strict):
     limits: Limits = Limits()
     targets: list[Target] = Field(min_length=1)
     waivers: list[Waiver] = Field(default_factory=list)
+    selection: SelectionSpec = SelectionSpec()
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,8 @@ class LoadedManifest:
     doc: Located
     repo_root: Path
     recipes: dict[str, Strict]
+    #: target name -> why ``backend: auto`` chose its backend (:mod:`gate.autoselect`)
+    backend_choices: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -277,7 +294,13 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
 
     recipes: dict[str, Strict] = {}
     seen: dict[str, int] = {}
+    choices: dict[str, str] = {}
     for i, target in enumerate(manifest.targets):
+        if target.backend == "auto":
+            from gate.autoselect import resolve_auto
+
+            target = manifest.targets[i] = resolve_auto(target, manifest.task, doc.where(("targets", i, "backend")),
+                                                        choices)
         if target.name in seen:
             raise ConfigError(
                 f"duplicate target name {target.name!r} (also targets[{seen[target.name]}])",
@@ -310,7 +333,10 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
                 location=doc.where(("waivers", k, "target")),
             )
 
-    loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes)
+    weights = manifest.selection.weights
+    if weights.speedup + weights.memory_cut + weights.fidelity <= 0:
+        raise ConfigError("selection weights must not all be zero", location=doc.where(("selection", "weights")))
+    loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes, backend_choices=choices)
     loaded.source_path()
     eval_file = loaded.folder / manifest.eval.data
     _inside(eval_file, root, "eval data", doc.where(("eval", "data")), shown=manifest.eval.data)

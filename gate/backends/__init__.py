@@ -30,6 +30,7 @@ ENV_VAR = "EDGE_GATE_BACKENDS"
 #: The backends that ship with edge-gate, by name.
 BUILTIN: dict[str, str] = {
     "onnxruntime": "gate.backends.onnxruntime:BACKEND",
+    "olive": "gate.backends.olive:BACKEND",
 }
 _registry: dict[str, Backend] = {}
 _loaded = False
