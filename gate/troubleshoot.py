@@ -97,7 +97,7 @@ def int4_accuracy(rule: Any, doc: Mapping[str, Any]) -> Hint | None:
 
 
 def runtime_overhead(rule: Any, doc: Mapping[str, Any]) -> Hint | None:
-    if rule.compare != "reduction" or "rss" not in rule.metric and "memory" not in rule.metric:
+    if rule.compare != "reduction" or ("rss" not in rule.metric and "memory" not in rule.metric):
         return None
     base, cand = _side(doc, "baseline"), _side(doc, "candidate")
     try:
