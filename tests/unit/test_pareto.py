@@ -83,3 +83,35 @@ def test_scores_normalise_each_axis_and_refuse_zero_weights() -> None:
 def test_no_points_no_recommendation() -> None:
     sel = select([])
     assert sel.frontier == [] and sel.recommendation is None
+
+
+def test_report_marks_frontier_recommendation_hints_and_auto_choice() -> None:
+    from gate.decision import Decision, RuleResult, TargetResult, _mark_frontier
+    from gate.reports.markdown import render_markdown
+    from gate.rules import Verdict
+    from gate.troubleshoot import Hint
+
+    def target(name: str, verdict: Verdict, point: dict[str, float]) -> TargetResult:
+        rule = RuleResult(rule="speed-up", description="", metric="latency_p50_ms", compare="speedup", bound=">= 2",
+                          min=2.0, max=None, value=point["speedup"], verdict=verdict, reason="r")
+        return TargetResult(target=name, target_id=f"x86-cpu/olive/{name}", backend="olive", platform="x86-cpu",
+                            verdict=verdict, rules=[rule], config_hash="c", point=point,
+                            backend_choice="backend: auto chose olive (platform enterprise: ...)" if name == "a" else None)
+
+    targets = [target("a", Verdict.PASS, {"speedup": 2.5, "memory_cut": 0.6, "fidelity": 0.97}),
+               target("b", Verdict.FAIL, {"speedup": 1.2, "memory_cut": 0.5, "fidelity": 0.96}),
+               target("c", Verdict.FAIL, {"speedup": 3.0, "memory_cut": 0.7, "fidelity": 0.80})]
+    sel = _mark_frontier(targets, {"speedup": 1, "memory_cut": 1, "fidelity": 1})
+    assert sel.frontier == ["a", "c"] and sel.recommendation == "a"
+    assert [t.on_frontier for t in targets] == [True, False, True] and targets[0].recommended
+    d = Decision(model="m", task="sentence-embedding", manifest="g.yaml", manifest_sha256="0", policy="p",
+                 policy_path="p", policy_sha256="0", primary_metric="nn10_overlap", verdict=Verdict.FAIL,
+                 exit_code=1, decided_at="2026-11-29T00:00:00+00:00", targets=targets, frontier=sel.frontier,
+                 recommendation=sel.recommendation, recommendation_reason=sel.reason)
+    hint = Hint("speed-up", "no VNNI.", "use a VNNI runner.", "isa avx2")
+    md = render_markdown(d, hints={"b": {"speed-up": [hint]}}, plots=[{"title": "P", "png": "pareto.png", "svg": "pareto.svg"}])
+    assert "| x86-cpu/olive/a ⭐ | olive | ✅ PASS | 2.50x | 60.0% | 0.9700 | ◆ yes |" in md
+    assert "| x86-cpu/olive/b | olive | ❌ FAIL | 1.20x | 50.0% | 0.9600 | no |" in md
+    assert "**Recommendation:** a ⭐" in md and "![P](pareto.png) ([SVG](pareto.svg))" in md
+    assert "likely cause: no VNNI. Remedy: use a VNNI runner." in md
+    assert "backend: auto chose olive" in md
