@@ -10,8 +10,8 @@ verdicts from here and never recompute them. Rules:
 * a rule's verdict comes from the confidence interval of its value (:mod:`gate.stats`):
   PASS when the whole interval meets the bound, FAIL when it misses, INCONCLUSIVE between;
 * a rule whose figures are missing, zero where divided, or not finite is ERROR;
-* a FAIL covered by an unexpired waiver becomes WAIVED (the waiver is shown); an expired
-  waiver changes nothing and is reported;
+* a FAIL or INCONCLUSIVE covered by an unexpired waiver becomes WAIVED (the waiver is
+  shown); an expired waiver changes nothing and is reported;
 * a target's verdict is the worst of its rules, the decision's the worst of its targets
   (:func:`gate.rules.worst`): every target must pass for the manifest to pass;
 * an INCONCLUSIVE decision exits 1 under the policy's ``inconclusive: block`` (the default)
@@ -32,6 +32,7 @@ from gate.config import sha256_file
 from gate.errors import ExitCode
 from gate.failures import read_failure
 from gate.manifest import LoadedManifest, Target
+from gate.pareto import Point, Selection, axis_values, select
 from gate.policy import LoadedPolicy, Rule
 from gate.rules import Verdict, worst
 from gate.stats import judge_interval, rule_interval
@@ -83,6 +84,11 @@ class TargetResult(BaseModel):
     measurements_sha256: str | None = None
     config_hash: str
     fingerprint: dict[str, Any] | None = None
+    backend_choice: str | None = None
+    point: dict[str, float] | None = None
+    on_frontier: bool = False
+    score: float | None = None
+    recommended: bool = False
 
 
 class Decision(BaseModel):
@@ -103,6 +109,10 @@ class Decision(BaseModel):
     decided_at: str
     targets: list[TargetResult]
     notes: list[str] = []
+    frontier: list[str] = []
+    recommendation: str | None = None
+    recommendation_reason: str = ""
+    selection_weights: dict[str, float] = {}
 
     def dump(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
@@ -144,7 +154,7 @@ def _apply_waivers(results: list[RuleResult], target: Target, loaded: LoadedMani
         if waiver.target not in ("*", target.name):
             continue
         for r in results:
-            if r.rule != waiver.rule or r.verdict != Verdict.FAIL:
+            if r.rule != waiver.rule or r.verdict not in (Verdict.FAIL, Verdict.INCONCLUSIVE):
                 continue
             info = waiver.model_dump(mode="json")
             if waiver.expires < today:
@@ -220,7 +230,7 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
         target=target.name, target_id=target.target_id(), backend=target.backend,
         platform=target.platform, verdict=worst([r.verdict for r in results]), rules=results,
         measurements=str(rel), measurements_sha256=sha256_file(path), config_hash=config_hash,
-        fingerprint=fp,
+        fingerprint=fp, point=axis_values(results, doc, loaded.manifest.eval.primary),
     )
 
 
@@ -229,11 +239,27 @@ def _display_path(loaded: LoadedManifest) -> str:
     return str(path.relative_to(loaded.repo_root)) if path.is_relative_to(loaded.repo_root) else str(loaded.path)
 
 
+def _mark_frontier(targets: list[TargetResult], weights: dict[str, float]) -> Selection:
+    """Set each target's frontier membership, score and recommendation (:mod:`gate.pareto`)."""
+    points = [Point(t.target, **t.point, passed=t.verdict in (Verdict.PASS, Verdict.WAIVED))
+              for t in targets if t.point is not None and t.error is None]
+    sel = select(points, weights)
+    for t in targets:
+        t.on_frontier = t.target in sel.frontier
+        t.score = sel.scores.get(t.target)
+        t.recommended = t.target == sel.recommendation
+    return sel
+
+
 def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.date | None = None) -> Decision:
     """Decide one manifest. Never raises for a target's problem: it becomes that target's ERROR."""
     today = today or dt.date.today()
     notes: list[str] = []
     targets = [decide_target(loaded, policy, t, root, today, notes) for t in loaded.manifest.targets]
+    for t in targets:
+        t.backend_choice = loaded.backend_choices.get(t.target)
+    weights = loaded.manifest.selection.weights.model_dump()
+    sel = _mark_frontier(targets, weights)
     verdict = worst([t.verdict for t in targets])
     mode = policy.policy.statistics.inconclusive
     exit_code = EXIT_CODES[verdict]
@@ -247,4 +273,6 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
         policy_sha256=policy.sha256, primary_metric=loaded.manifest.eval.primary, verdict=verdict,
         exit_code=int(exit_code), inconclusive_mode=mode,
         decided_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), targets=targets, notes=notes,
+        frontier=sel.frontier, recommendation=sel.recommendation, recommendation_reason=sel.reason,
+        selection_weights=weights,
     )

@@ -159,6 +159,9 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
         for extra in (layout.report_file(model), layout.certificate_file(model)):
             if (root / extra).is_file():
                 client.log_artifact(run_id, str(root / extra), "decision")
+        folder = (root / layout.decision_file(model)).parent
+        for plot in sorted(folder.glob("*.png")) + sorted(folder.glob("*.svg")):
+            client.log_artifact(run_id, str(plot), "decision")  # the Pareto and latency plots
         out: dict[str, Any] = {"run_id": run_id, "tracking_uri": uri, "targets": {}}
         for t in decision["targets"]:
             child_tags = {**tags, "mlflow.parentRunId": run_id, "edge_gate.target": t["target"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -155,6 +155,20 @@ class Waiver(Strict):
     expires: Annotated[dt.date, Field(strict=False)]
 
 
+class SelectionWeights(Strict):
+    """Weights of the Pareto axes when one candidate is recommended (:mod:`gate.pareto`)."""
+
+    speedup: float = Field(default=1.0, ge=0)
+    memory_cut: float = Field(default=1.0, ge=0)
+    fidelity: float = Field(default=1.0, ge=0)
+
+
+class SelectionSpec(Strict):
+    """How the recommendation is picked among passing frontier members (equal weights by default)."""
+
+    weights: SelectionWeights = SelectionWeights()
+
+
 class Manifest(Strict):
     """A committed model manifest (``gate.yaml``). See ``gate schema manifest``."""
 
@@ -172,6 +186,7 @@ class Manifest(Strict):
     generation: GenerationSpec | None = None
     targets: list[Target] = Field(min_length=1)
     waivers: list[Waiver] = Field(default_factory=list)
+    selection: SelectionSpec = SelectionSpec()
 
 
 @dataclass(frozen=True)
@@ -182,6 +197,8 @@ class LoadedManifest:
     doc: Located
     repo_root: Path
     recipes: dict[str, Strict]
+    #: target name -> why ``backend: auto`` chose its backend (:mod:`gate.autoselect`)
+    backend_choices: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -313,7 +330,13 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
 
     recipes: dict[str, Strict] = {}
     seen: dict[str, int] = {}
+    choices: dict[str, str] = {}
     for i, target in enumerate(manifest.targets):
+        if target.backend == "auto":
+            from gate.autoselect import resolve_auto
+
+            target = manifest.targets[i] = resolve_auto(target, manifest.task, doc.where(("targets", i, "backend")),
+                                                        choices)
         if target.name in seen:
             raise ConfigError(
                 f"duplicate target name {target.name!r} (also targets[{seen[target.name]}])",
@@ -357,7 +380,10 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
                 location=doc.where(("waivers", k, "target")),
             )
 
-    loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes)
+    weights = manifest.selection.weights
+    if weights.speedup + weights.memory_cut + weights.fidelity <= 0:
+        raise ConfigError("selection weights must not all be zero", location=doc.where(("selection", "weights")))
+    loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes, backend_choices=choices)
     source = loaded.source_path()
     if manifest.source.format == "gguf":  # header only: zero-filled or cut-short files (C11)
         from gate.gguf import read_gguf

@@ -64,11 +64,16 @@ def require_alias(client: Any, name: str, alias: str) -> Any:
 
 
 def recommended_target(decision: dict[str, Any]) -> dict[str, Any] | None:
-    """The target to promote from a passing decision: the passing (or waived) target with the
-    highest ``speedup`` rule value, manifest order breaking ties; None if none passes."""
+    """The target to promote from a passing decision: the decision's recommendation (the
+    Pareto frontier weighed by the manifest's selection weights, :mod:`gate.pareto`) when it
+    made one, else the passing (or waived) target with the highest ``speedup`` rule value,
+    manifest order breaking ties; None if none passes."""
     passing = [t for t in decision["targets"] if t["verdict"] in PASSING]
     if not passing:
         return None
+    chosen: dict[str, Any] | None = next((t for t in passing if t["target"] == decision.get("recommendation")), None)
+    if chosen is not None:
+        return chosen
 
     def speedup(t: dict[str, Any]) -> float:
         values = [r["value"] for r in t["rules"] if r["compare"] == "speedup" and r["value"] is not None]

@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "llamacpp": "gate.backends.llamacpp:BACKEND",
     "mlx": "gate.backends.mlx:BACKEND",
     "openvino": "gate.backends.openvino:BACKEND",
+    "olive": "gate.backends.olive:BACKEND",
 }
 _registry: dict[str, Backend] = {}
 _loaded = False

@@ -214,8 +214,9 @@ class OnnxRuntimeBackend:
             else:
                 if ctx.calibration_inputs is None:
                     raise BackendError("static quantization needs calibration inputs")
+                reader = _CalibrationReader(ctx.calibration_inputs, recipe.calibration_size, ctx.task)
                 quantize_static(
-                    str(prepared), str(target), _CalibrationReader(ctx.calibration_inputs, recipe.calibration_size, ctx.task),
+                    str(prepared), str(target), reader,
                     quant_format=QuantFormat.QDQ, weight_type=weight_type,
                     activation_type=QuantType.QInt8, per_channel=recipe.per_channel,
                     reduce_range=recipe.reduce_range, op_types_to_quantize=recipe.op_types,

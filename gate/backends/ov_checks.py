@@ -100,7 +100,8 @@ def convert_torch(source: Path, ctx: BuildContext) -> tuple[Any, Reference, str]
 
 def _resize(array: np.ndarray, dim: int, size: int) -> np.ndarray:
     """``array`` cut or repeated along ``dim`` to ``size`` (rows taken cyclically)."""
-    return np.take(array, np.arange(size) % array.shape[dim], axis=dim)
+    out: np.ndarray = np.take(array, np.arange(size) % array.shape[dim], axis=dim)
+    return out
 
 
 def _row_cosine(a: np.ndarray, b: np.ndarray) -> float:

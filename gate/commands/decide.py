@@ -1,6 +1,8 @@
 """``gate decide``: apply each manifest's policy to its measurements; write and print reports.
 
-Writes ``build/gate/<model>/decision.json``, ``report.md`` and ``certificate.json``, prints the per-rule tables,
+Writes ``build/gate/<model>/decision.json``, ``report.md`` (with the Pareto frontier, the
+recommendation and troubleshooting hints) and ``certificate.json``, the plots ``pareto`` and
+``latency`` (PNG and SVG), prints the per-rule tables,
 and exits 0 (pass), 1 (blocked), or 3 (a target could not be measured), the worst over all
 manifests given.
 """
@@ -29,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from gate.plan import find_manifests
     from gate.reports.certificate import certificate
     from gate.reports.markdown import render_markdown
+    from gate.reports.plots import write_plots
     from gate.reports.terminal import print_decision
+    from gate.troubleshoot import hints_for
 
     root = Path.cwd()
     paths = args.manifests or find_manifests(root)
@@ -47,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
         write_json_atomic(root / layout.decision_file(decision.model), decision.dump())
         write_json_atomic(root / layout.certificate_file(decision.model), certificate(decision, measurements))
         report = root / layout.report_file(decision.model)
-        report.write_text(render_markdown(decision, measurements))
+        hints = {t.target: hints_for(t.rules, measurements[t.target]) for t in decision.targets
+                 if t.target in measurements}
+        plots = write_plots(decision, measurements, report.parent)
+        report.write_text(render_markdown(decision, measurements, hints=hints, plots=plots))
         if not args.quiet:
             print_decision(decision)
             print(f"decision: {layout.decision_file(decision.model)}  report: {layout.report_file(decision.model)}")

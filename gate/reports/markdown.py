@@ -47,9 +47,13 @@ def interval(r: object) -> str:
     return f" [{low:.4g}, {high:.4g}]"
 
 
-def render_markdown(decision: Decision, measurements: dict[str, Any] | None = None) -> str:
-    """The report as markdown. ``measurements`` maps target name to its measurements.json."""
+def render_markdown(decision: Decision, measurements: dict[str, Any] | None = None,
+                    hints: dict[str, dict[str, list[Any]]] | None = None,
+                    plots: list[dict[str, str]] | None = None) -> str:
+    """The report as markdown. ``measurements`` maps target name to its measurements.json;
+    ``hints`` maps target -> rule id -> troubleshooting hints (:mod:`gate.troubleshoot`);
+    ``plots`` lists ``{"title", "png", "svg"}`` paths relative to the report."""
     from gate.templating import render
 
     return render("report.md.j2", d=decision, m=measurements or {}, esc=escape, code=code, fmt=fmt, icons=ICONS,
-                  interval=interval)
+                  interval=interval, hints=hints or {}, plots=plots or [])

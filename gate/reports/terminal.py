@@ -33,6 +33,9 @@ def print_decision(decision: Decision) -> None:
                 console.print(f"  {r.rule}: {r.reason}")
     for note in decision.notes:
         console.print(f"note: {note}")
+    if decision.frontier:
+        console.print(f"Pareto frontier: {', '.join(decision.frontier)}; recommendation: "
+                      f"{decision.recommendation or 'none'} ({decision.recommendation_reason})")
     style = STYLES[decision.verdict.value]
     console.print(f"[bold]verdict for {decision.model}: [{style}]{decision.verdict.value.upper()}[/][/] "
                   f"(exit code {decision.exit_code})")

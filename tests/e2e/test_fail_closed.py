@@ -42,7 +42,7 @@ def test_hostile_targets_are_errors_and_the_rest_still_runs(minilm_repo, tmp_pat
     root = tmp_path / "repo"
     shutil.copytree(src, root, symlinks=True)
     monkeypatch.setenv("EDGE_GATE_BACKENDS", "hostile=hostile_backend:BACKEND")
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    monkeypatch.setenv("PYTHONPATH", f"{TESTS}:{TESTS.parent}")
     run = make_runner(root)
     good = json.loads((root / "build/gate/minilm/targets/ort-int8-dynamic/measurements.json").read_text())
     manifest = root / "models/minilm/gate.yaml"

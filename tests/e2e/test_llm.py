@@ -103,6 +103,6 @@ def test_decision_and_report(llm_repo: tuple[Path, object]) -> None:
     assert decision["primary_metric"] == "top1_agreement"
     rules = {r["rule"] for t in decision["targets"] for r in t["rules"]}
     assert rules == {"top1-kept", "perplexity-kept", "generation-speed-up", "memory-cut"}
-    assert all(t["verdict"] in ("pass", "fail") for t in decision["targets"])
+    assert all(t["verdict"] in ("pass", "fail", "inconclusive") for t in decision["targets"])
     report = (path / "build/gate/smollm2/report.md").read_text()
     assert "upcast" in report and "roofline" in report

@@ -22,7 +22,7 @@ def test_openvino_candidates_are_measured_in_f32_latency_mode_with_an_accuracy_t
     run("gate", "decide", check=False)
     decision = read(root / "build/gate/minilm/decision.json")
     verdict = next(t for t in decision["targets"] if t["target"] == target)
-    assert verdict["verdict"] in ("pass", "fail") and verdict["error"] is None, verdict
+    assert verdict["verdict"] in ("pass", "fail", "inconclusive") and verdict["error"] is None, verdict
     m = read(root / verdict["measurements"])
     cand = m["candidate"]
     art = cand["artifact"]

@@ -101,7 +101,7 @@ def test_unknown_base_is_bad_input(repo: Path, capsys: pytest.CaptureFixture[str
 def test_matrix_legs_carry_runner_labels(repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
     mb = repo / "models/b/gate.yaml"
     text = mb.read_text().replace("    platform: x86-cpu\n", "    platform: intel-cpu\n    runs_on: [self-hosted, lab-7]\n")
-    text += ("  - name: ov-int8\n    platform: nvidia-gpu\n    backend: onnxruntime\n"
+    text += ("  - name: gpu-int8\n    platform: nvidia-gpu\n    backend: onnxruntime\n"
              "    recipe: {precision: int8, method: dynamic}\n")
     mb.write_text(text)
     monkeypatch.chdir(repo)
@@ -110,11 +110,11 @@ def test_matrix_legs_carry_runner_labels(repo: Path, capsys: pytest.CaptureFixtu
     got = {(leg["model"], leg["target"]): leg for leg in legs}
     assert got[("a", "ort-int8-dynamic")]["runs_on"] == ["ubuntu-latest"]
     assert got[("b", "ort-int8-dynamic")]["runs_on"] == ["self-hosted", "lab-7"]
-    assert got[("b", "ov-int8")]["runs_on"] == ["self-hosted", "linux", "x64", "nvidia-gpu"]
-    leg = got[("b", "ov-int8")]
-    assert leg["manifest"] == "models/b/gate.yaml" and leg["stage"] == "measure-b-ov-int8"
-    assert leg["measurements"] == "build/gate/b/targets/ov-int8/measurements.json"
-    assert parse_artifact_name(leg["artifact"]) == ("b", "ov-int8")
+    assert got[("b", "gpu-int8")]["runs_on"] == ["self-hosted", "linux", "x64", "nvidia-gpu"]
+    leg = got[("b", "gpu-int8")]
+    assert leg["manifest"] == "models/b/gate.yaml" and leg["stage"] == "measure-b-gpu-int8"
+    assert leg["measurements"] == "build/gate/b/targets/gpu-int8/measurements.json"
+    assert parse_artifact_name(leg["artifact"]) == ("b", "gpu-int8")
     assert not (repo / "dvc.yaml").exists()  # --matrix writes nothing
     monkeypatch.chdir(repo / "models")
     assert main(["plan", "--matrix", "--root", "/nonexistent-empty"]) == 0
