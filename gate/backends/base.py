@@ -130,5 +130,6 @@ class BuildContext(BaseModel):
     task: str
     input: dict[str, Any]  # InputSpec as a dict: sizes (int) and ``dynamic_axes`` (list of names)
     opset: int = 18
+    allow_pickle: bool = False
     calibration_inputs: Path | None = None
     primary_metric: str | None = None  # the manifest's eval.primary (accuracy-aware recipes)

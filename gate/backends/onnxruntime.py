@@ -156,7 +156,7 @@ class OnnxRuntimeBackend:
         if source.is_file() and source.suffix == ".onnx":
             return self._copy_onnx(source, out)
         task = importlib.import_module(get_task(ctx.task).module)
-        module = task.torch_module(source)
+        module = task.torch_module(source, allow_pickle=ctx.allow_pickle)
         dummy, input_names, output_names, axes = task.export_spec(ctx.input)
         out.mkdir(parents=True, exist_ok=True)
         target = out / "model.onnx"

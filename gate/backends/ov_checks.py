@@ -78,7 +78,7 @@ def convert_torch(source: Path, ctx: BuildContext) -> tuple[Any, Reference, str]
     from openvino.frontend import GeneralFailure, OpConversionFailure
 
     task = _task(ctx)
-    module = task.torch_module(source)
+    module = task.torch_module(source, allow_pickle=ctx.allow_pickle)
     dummy, input_names, _, _ = task.export_spec(ctx.input)
     example = dict(zip(input_names, dummy, strict=True))
     try:
@@ -217,7 +217,7 @@ def accuracy_trail(
         if source and hasattr(task, "torch_module"):
             import torch
 
-            module = task.torch_module(Path(source))
+            module = task.torch_module(Path(source), allow_pickle=bool(base.details.get("source", {}).get("allow_pickle")))
             with torch.no_grad():
                 src = [module(**{k: torch.from_numpy(v) for k, v in f.items()}).numpy()[0] for f in feeds]
             outputs = {"source (torch)": np.stack(src), **outputs}

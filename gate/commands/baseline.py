@@ -29,7 +29,8 @@ def build_context(loaded: Any, inputs: Path | None) -> Any:
 
     m = loaded.manifest
     return BuildContext(task=m.task, input=m.input.model_dump(), opset=m.baseline.opset,
-                        calibration_inputs=inputs, primary_metric=m.eval.primary)
+                        calibration_inputs=inputs, primary_metric=m.eval.primary,
+                        allow_pickle=m.source.allow_pickle)
 
 
 def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[str, float]:
@@ -43,7 +44,7 @@ def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[s
     from gate.tasks import get_task
 
     task = importlib.import_module(get_task(loaded.manifest.task).module)
-    module = task.torch_module(loaded.source_path())
+    module = task.torch_module(loaded.source_path(), allow_pickle=loaded.manifest.source.allow_pickle)
     session = get_backend(loaded.manifest.baseline.backend).open(artifact, loaded.manifest.measure.threads)
     with np.load(inputs_npz) as data:
         feeds = task.eval_feeds(data)[:CONVERSION_CHECK_ITEMS]

@@ -144,7 +144,7 @@ def per_item_fidelity(reference: np.ndarray, outputs: np.ndarray) -> np.ndarray:
     return np.asarray(num / (np.linalg.norm(reference, axis=1) * np.linalg.norm(outputs, axis=1)))
 
 
-def torch_module(source: Path) -> Any:
+def torch_module(source: Path, allow_pickle: bool = False) -> Any:
     """A torch module mapping (input_ids, attention_mask, token_type_ids) to normalised
     sentence embeddings [batch, dim], built from a transformers checkpoint folder.
 

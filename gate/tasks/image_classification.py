@@ -183,7 +183,7 @@ def export_spec(input_spec: dict[str, Any]) -> tuple[tuple[Any, ...], list[str],
     return dummy, list(FEEDS), [OUTPUT], {"pixel_values": {0: "batch"}, OUTPUT: {0: "batch"}}
 
 
-def torch_module(source: Path) -> Any:
+def torch_module(source: Path, allow_pickle: bool = False) -> Any:
     """torchvision's MobileNetV2 (width 1.0, 1000 classes), defined here with torchvision's
     module layout so its ``state_dict`` keys load strictly (torchvision itself does not import
     beside this CPU torch). Architecture: Sandler et al. 2018, arXiv:1801.04381, Table 2.
@@ -193,6 +193,8 @@ def torch_module(source: Path) -> Any:
     """
     import torch
     from torch import nn
+
+    from gate.checkpoints import load_checkpoint
 
     def conv_bn(inp: int, out: int, k: int, stride: int, groups: int = 1) -> nn.Sequential:
         return nn.Sequential(nn.Conv2d(inp, out, k, stride, (k - 1) // 2, groups=groups, bias=False),
@@ -230,5 +232,5 @@ def torch_module(source: Path) -> Any:
             return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
     model = MobileNetV2()
-    model.load_state_dict(torch.load(str(source), map_location="cpu", weights_only=True), strict=True)
+    model.load_state_dict(load_checkpoint(source, allow_pickle=allow_pickle), strict=True)
     return model.eval()
