@@ -217,7 +217,8 @@ def accuracy_trail(
         if source and hasattr(task, "torch_module"):
             import torch
 
-            module = task.torch_module(Path(source), allow_pickle=bool(base.details.get("source", {}).get("allow_pickle")))
+            allow = bool(base.details.get("source", {}).get("allow_pickle"))
+            module = task.torch_module(Path(source), allow_pickle=allow)
             with torch.no_grad():
                 src = [module(**{k: torch.from_numpy(v) for k, v in f.items()}).numpy()[0] for f in feeds]
             outputs = {"source (torch)": np.stack(src), **outputs}
