@@ -26,7 +26,8 @@ policy: llm
 eval: {data: eval.txt, min_items: 48, metrics: [top1_agreement, perplexity, kl_mean, kl_p99], primary: top1_agreement}
 baseline: {backend: llamacpp, precision: f16}
 generation: {prompt_tokens: 8, generate_tokens: 8, eval_tokens: 48, runs: 2}
-measure: {warmup_runs: 1, rounds: 2, threads: 1, timeout_s: 900}
+measure: {warmup_runs: 1, rounds: 2, threads: 1}
+limits: {timeout_s: 900}
 targets:
   - {name: q4-k-m, platform: x86-cpu, backend: llamacpp, recipe: {type: Q4_K_M, allow_requantize: true}}
   - {name: mlx-4bit, platform: apple-silicon, backend: mlx, recipe: {bits: 4, group_size: 64, allow_requantize: true}}
@@ -35,8 +36,8 @@ targets:
 
 @pytest.fixture(scope="module")
 def llm_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    pytest.importorskip("llama_cpp")
-    pytest.importorskip("mlx_lm")
+    import llama_cpp  # noqa: F401 - required dependencies: a missing install fails, never skips
+    import mlx_lm  # noqa: F401
     path = tmp_path_factory.mktemp("llm-repo")
     run = init_repo(path, {"smollm2": REPO / "examples" / "smollm2"})
     (path / "models" / "smollm2" / "gate.yaml").write_text(LEAN)
