@@ -191,7 +191,8 @@ class OnnxRuntimeBackend:
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        assert isinstance(recipe, OrtRecipe)  # the registry validated it with recipe_model
+        if not isinstance(recipe, OrtRecipe):
+            raise BackendError(f"onnxruntime got a {type(recipe).__name__} recipe, not an OrtRecipe")
         base = Artifact.read(baseline)
         source = baseline / base.entry
         out.mkdir(parents=True, exist_ok=True)
