@@ -41,10 +41,17 @@ class WorkerSpec:
 
 
 class Worker:
-    """A running ``gate.measure.worker`` process and its JSON-lines channel."""
+    """A running ``gate.measure.worker`` process and its JSON-lines channel.
 
-    def __init__(self, spec: WorkerSpec, *, task: str, inputs: Path, threads: int, deadline: float,
-                 memory_bytes: int):
+    ``options`` become the worker's command-line options (:meth:`command`), so subclasses for
+    other worker modules (e.g. :class:`gate.measure.llm_harness.LlmWorker`) reuse the channel,
+    the time limit and the memory watchdog.
+    """
+
+    module = "gate.measure.worker"
+
+    def __init__(self, spec: WorkerSpec, *, threads: int, deadline: float, memory_bytes: int,
+                 **options: Any):
         self.spec = spec
         self.deadline = deadline
         self.memory_bytes = memory_bytes
@@ -52,11 +59,12 @@ class Worker:
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)
+        argv = [sys.executable, "-m", self.module, "--backend", spec.backend, "--artifact", str(spec.artifact),
+                "--threads", str(threads)]
+        for key, value in options.items():
+            argv += [f"--{key.replace('_', '-')}", str(value)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gate.measure.worker", "--backend", spec.backend,
-             "--artifact", str(spec.artifact), "--inputs", str(inputs), "--task", task,
-             "--threads", str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
         )
         self._sel = selectors.DefaultSelector()
         assert self.proc.stdout is not None  # PIPE was requested

@@ -9,11 +9,7 @@ scoring context may allocate more than inference does).
 
 from __future__ import annotations
 
-import os
-import selectors
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,23 +22,7 @@ from gate.measure.stats import summarize_latency
 class LlmWorker(Worker):
     """A ``gate.measure.llm_worker`` process (same channel and error handling as Worker)."""
 
-    def __init__(self, spec: WorkerSpec, *, threads: int, n_ctx: int, deadline: float) -> None:
-        self.spec = spec
-        self.deadline = deadline
-        self._stderr = tempfile.TemporaryFile()
-        env = dict(os.environ)
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[var] = str(threads)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gate.measure.llm_worker", "--backend", spec.backend,
-             "--artifact", str(spec.artifact), "--threads", str(threads), "--n-ctx", str(n_ctx)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
-        )
-        self._sel = selectors.DefaultSelector()
-        if self.proc.stdout is None:
-            raise RuntimeError("worker stdout pipe missing")
-        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
-        self._buf = b""
+    module = "gate.measure.llm_worker"  # options: n_ctx
 
 
 def summarize_runs(runs: list[dict[str, Any]], prompt_tokens: int, n_gen: int) -> dict[str, Any]:
@@ -67,7 +47,7 @@ def summarize_runs(runs: list[dict[str, Any]], prompt_tokens: int, n_gen: int) -
 def measure_llm_pair(
     baseline: WorkerSpec, candidate: WorkerSpec, *, prompt: list[int], n_gen: int,
     eval_tokens: list[int], threads: int, warmup_runs: int, runs: int, rounds: int,
-    timeout_s: float, progress: Any = None,
+    timeout_s: float, memory_bytes: int = 8 << 30, progress: Any = None,
 ) -> dict[str, Any]:
     """Measure baseline and candidate LLMs interleaved.
 
@@ -86,7 +66,8 @@ def measure_llm_pair(
     out_dir = Path(tempfile.mkdtemp(prefix="gate-llm-measure-"))
     try:
         for spec in (baseline, candidate):
-            workers[spec.role] = LlmWorker(spec, threads=threads, n_ctx=n_ctx, deadline=deadline)
+            workers[spec.role] = LlmWorker(spec, threads=threads, n_ctx=n_ctx, deadline=deadline,
+                                           memory_bytes=memory_bytes)
         loads = {role: w.request(op="load") for role, w in workers.items()}
         timed: dict[str, list[dict[str, Any]]] = {role: [] for role in workers}
         for r in range(rounds):

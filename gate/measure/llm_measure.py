@@ -79,7 +79,8 @@ def run_measure(loaded: Any, target: Any, root: Path) -> int:
             WorkerSpec("baseline", m.baseline.backend, base_dir), WorkerSpec("candidate", target.backend, cand_dir),
             prompt=prompt.tolist(), n_gen=gen.generate_tokens, eval_tokens=eval_tokens.tolist(),
             threads=s.threads, warmup_runs=s.warmup_runs, runs=gen.runs, rounds=s.rounds,
-            timeout_s=loaded.limits(target.name).timeout_s, progress=progress.log,
+            timeout_s=loaded.limits(target.name).timeout_s,
+            memory_bytes=loaded.limits(target.name).memory_bytes, progress=progress.log,
         )
     try:
         if result["baseline"]["vocab_size"] != result["candidate"]["vocab_size"]:

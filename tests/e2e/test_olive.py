@@ -64,18 +64,20 @@ def test_olive_candidate_measured_and_on_the_frontier(minilm_repo, tmp_path: Pat
     d = read(root / "build/gate/minilm/decision.json")
     assert proc.returncode == d["exit_code"] and d["verdict"] in ("pass", "fail", "inconclusive"), d
     by_name = {t["target"]: t for t in d["targets"]}
-    assert set(by_name) == {"ort-int8-dynamic", "olive-int8-dynamic"}
+    assert {"ort-int8-dynamic", "olive-int8-dynamic"} <= set(by_name)
     for t in by_name.values():
+        if t["error"]:
+            continue
         rules = {r["rule"]: r["value"] for r in t["rules"]}
         assert t["point"] == pytest.approx({"speedup": rules["speed-up"], "memory_cut": rules["memory-cut"],
                                             "fidelity": rules["accuracy-kept"]})
     # the frontier, from the measured points themselves
-    pts = {n: t["point"] for n, t in by_name.items()}
-    a, b = pts["ort-int8-dynamic"], pts["olive-int8-dynamic"]
-    a_dominates = all(a[k] >= b[k] for k in a) and any(a[k] > b[k] for k in a)
-    b_dominates = all(b[k] >= a[k] for k in a) and any(b[k] > a[k] for k in a)
-    expected = sorted(n for n, dominated in (("ort-int8-dynamic", b_dominates), ("olive-int8-dynamic", a_dominates))
-                      if not dominated)
+    pts = {n: t["point"] for n, t in by_name.items() if t["point"] is not None}
+
+    def dominates(a: dict, b: dict) -> bool:  # type: ignore[type-arg]
+        return all(a[k] >= b[k] for k in a) and any(a[k] > b[k] for k in a)
+
+    expected = sorted(n for n, p in pts.items() if not any(dominates(q, p) for m, q in pts.items() if m != n))
     assert d["frontier"] == expected
     assert {n for n, t in by_name.items() if t["on_frontier"]} == set(expected)
     passing = [n for n, t in by_name.items() if t["verdict"] in ("pass", "waived")]
