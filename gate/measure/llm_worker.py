@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 
@@ -94,23 +92,9 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="gate-llm-worker")
-    parser.add_argument("--backend", required=True)
-    parser.add_argument("--artifact", required=True, type=Path)
-    parser.add_argument("--threads", required=True, type=int)
-    parser.add_argument("--n-ctx", required=True, type=int)
-    args = parser.parse_args()
-    # The protocol owns the real stdout; native libraries that print get stderr instead.
-    proto_out = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    try:
-        serve(args, sys.stdin, proto_out)
-    except BaseException as exc:  # report any failure to the parent, then die non-zero
-        proto_out.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
-        proto_out.flush()
-        raise
-    return 0
+    from gate.measure.worker import run_worker
+
+    return run_worker("gate-llm-worker", {"--n-ctx": int}, serve)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -141,25 +142,38 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
             reply({"error": f"unknown op {op!r}"})
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="gate-measure-worker")
+Serve = Callable[[argparse.Namespace, TextIO, TextIO], None]
+
+
+def run_worker(prog: str, options: dict[str, type], serve_fn: Serve) -> int:
+    """Parse a worker's command line and serve its protocol on stdin/stdout.
+
+    Every worker takes ``--backend``, ``--artifact`` and ``--threads``; ``options`` adds its
+    own (``{"--n-ctx": int}``). The protocol owns the real stdout: native libraries that print
+    get stderr instead. Any failure is reported to the parent as ``{"error": ...}`` before the
+    worker dies non-zero (:class:`gate.measure.harness.Worker` turns it into an error).
+    """
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--backend", required=True)
     parser.add_argument("--artifact", required=True, type=Path)
-    parser.add_argument("--inputs", required=True)
-    parser.add_argument("--task", required=True)
     parser.add_argument("--threads", required=True, type=int)
+    for flag, kind in options.items():
+        parser.add_argument(flag, required=True, type=kind)
     args = parser.parse_args()
-    # The protocol owns the real stdout; native libraries that print get stderr instead.
     proto_out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     try:
-        serve(args, sys.stdin, proto_out)
+        serve_fn(args, sys.stdin, proto_out)
     except BaseException as exc:  # report any failure to the parent, then die non-zero
         proto_out.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
         proto_out.flush()
         raise
     return 0
+
+
+def main() -> int:
+    return run_worker("gate-measure-worker", {"--inputs": str, "--task": str}, serve)
 
 
 if __name__ == "__main__":
