@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt models.txt
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo.sh
 
-test: setup
+test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: setup

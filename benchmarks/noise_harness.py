@@ -1,6 +1,6 @@
 """Known-truth harness: how often does the speed-up verdict lie or flap on a noisy runner?
 
-Simulates the measure stage and `gate decide` (gate.measure.synthetic) many times for true
+Simulates the measure stage and `gate decide` (gate.verdict.synthetic) many times for true
 speed-ups around a 2.0x threshold, under per-sample noise and per-round drift, and prints per
 true ratio: the verdict mix, the false-pass rate (PASS when truth < threshold), the
 false-block rate (FAIL or INCONCLUSIVE when truth > threshold), the flap rate (the chance two
@@ -19,7 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-from gate.measure.synthetic import simulate
+from gate.verdict.synthetic import simulate
 
 
 def naive(true_speedup: float, noise: float, drift: float, seed: int) -> str:

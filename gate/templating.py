@@ -9,7 +9,7 @@ from typing import Any
 
 def templates_dir() -> Path:
     """The ``templates/`` folder shipped with edge-gate."""
-    from gate.shipped import shipped_dir
+    from gate.config.shipped import shipped_dir
 
     return shipped_dir("templates")
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from gate.backends.base import Artifact
 from gate.backends.onnxruntime import BACKEND as ORT
-from gate.config import Strict
+from gate.config.schema import Strict
 
 
 def segfault() -> None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, Field
 
-from gate.config import Strict, sha256_file
+from gate.config.schema import Strict, sha256_file
 from gate.errors import ConfigError
 
 ARTIFACT_FILE = "artifact.json"

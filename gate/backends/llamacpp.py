@@ -5,7 +5,7 @@
   is quantized, the baseline is an **upcast** of it, not the original weights: the artifact
   records ``upcast_from`` and reports say so.
 * Candidate: ``llama_cpp.llama_model_quantize`` to the recipe's ``type`` (llama.cpp's
-  ``llama-quantize``). The output header is read back (:mod:`gate.gguf`): tensor types,
+  ``llama-quantize``). The output header is read back (:mod:`gate.backends.gguf`): tensor types,
   effective bits per weight, and requested vs effective types, since llama.cpp substitutes
   types for shapes a type cannot hold (e.g. Q4_K on rows of 576 falls back to Q5_0).
 * Requantization (a baseline whose weights were already quantized) is refused unless the
@@ -23,10 +23,10 @@ from typing import Any, Literal
 import numpy as np
 
 from gate.backends.base import Artifact, BuildContext, Session
+from gate.backends.gguf import GgufInfo, read_gguf
 from gate.backends.llm import LlmSession, check_requantize
-from gate.config import Strict
+from gate.config.schema import Strict
 from gate.errors import BackendError
-from gate.gguf import GgufInfo, read_gguf
 
 #: Recipe type -> (llama_ftype id from llama.h, the type most weights should get).
 FTYPES: dict[str, tuple[int, str]] = {
@@ -68,7 +68,7 @@ def upcast_to_f16(source: Path, target: Path) -> dict[str, Any]:
     Returns what the source held (its :meth:`GgufInfo.summary`) for lineage.
 
     Raises:
-        ConfigError: the source is not a valid GGUF (:func:`gate.gguf.read_gguf`).
+        ConfigError: the source is not a valid GGUF (:func:`gate.backends.gguf.read_gguf`).
     """
     import gguf
     from gguf.quants import dequantize

@@ -53,7 +53,7 @@ def check_requantize(source_types: dict[str, Any], allow_requantize: bool, backe
     """Refuse to quantize weights that were already quantized, unless the recipe opts in.
 
     ``source_types`` describes where the baseline's weights come from: ``quantized`` (bool),
-    ``main_quantized_type`` (see :meth:`gate.gguf.GgufInfo.summary`) and ``upcast_from`` (the
+    ``main_quantized_type`` (see :meth:`gate.backends.gguf.GgufInfo.summary`) and ``upcast_from`` (the
     quantized type a float baseline was dequantized from, or None).
     Quantizing an upcast of Q4_1 to Q4_K_M stacks two rounding errors, so it is a
     requantization too (shared case C12). Returns the record for the artifact's details.

@@ -25,10 +25,10 @@ from typing import Any, Literal
 import numpy as np
 
 from gate.backends.base import Artifact, BuildContext, Session
+from gate.backends.gguf import read_gguf
 from gate.backends.llm import LlmSession, check_requantize
-from gate.config import Strict
+from gate.config.schema import Strict
 from gate.errors import BackendError, ConfigError
-from gate.gguf import read_gguf
 
 #: llama.cpp block tensor names -> Hugging Face Llama module paths.
 _BLOCK_NAMES = {

@@ -37,7 +37,7 @@ from pydantic import Field
 from gate.backends.base import Artifact, BuildContext, Session
 from gate.backends.onnxruntime import BACKEND as ORT
 from gate.backends.onnxruntime import check_onnx_file
-from gate.config import Strict
+from gate.config.schema import Strict
 from gate.errors import BackendError, ConfigError
 
 PASS_TYPES = {"dynamic": "OnnxDynamicQuantization", "blockwise_rtn": "OnnxBlockWiseRtnQuantization"}

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from gate.backends.base import Artifact, BuildContext, Session
-from gate.config import Strict
+from gate.config.schema import Strict
 from gate.errors import BackendError, ConfigError
 
 

@@ -124,7 +124,7 @@ def shape_sweep(model: Any, reference: Reference, ctx: BuildContext) -> list[dic
         BackendError: naming the axis, when it is static, or the model fails or disagrees with
             the reference at some size of it.
     """
-    from gate.backends.openvino import OvSession, compile_model
+    from gate.backends.ov_runtime import OvSession, compile_model
 
     task = _task(ctx)
     axes = list(ctx.input.get("dynamic_axes", []))
@@ -196,7 +196,7 @@ def accuracy_trail(
     import openvino as ov
 
     from gate.backends import get_backend
-    from gate.backends.openvino import OvSession, compile_model
+    from gate.backends.ov_runtime import OvSession, compile_model
 
     if ctx.calibration_inputs is None:
         raise BackendError("the accuracy trail needs the baseline stage's inputs.npz")

@@ -106,8 +106,8 @@ def _accuracy_aware(
 ) -> tuple[Any, str, dict[str, Any]]:
     import nncf
 
-    from gate.backends.openvino import OvSession, compile_model
     from gate.backends.ov_checks import CHECK_THREADS
+    from gate.backends.ov_runtime import OvSession, compile_model
 
     validation = _items(ctx, task, recipe.validation_size)
     session = OvSession(compile_model(model, CHECK_THREADS, "f32"))

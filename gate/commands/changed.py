@@ -1,7 +1,7 @@
 """``gate changed --base REF [--head REF] [GLOB...]``: the manifests a change touches.
 
 Prints one repository-relative manifest path per line (nothing when no manifest changed), for
-the Action's first step; see :mod:`gate.changes` for what counts as a change.
+the Action's first step; see :mod:`gate.plan.changes` for what counts as a change.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from gate.changes import changed_manifests
+    from gate.plan.changes import changed_manifests
 
     root = args.root.resolve()
     for path in changed_manifests(root, args.base or None, args.head, args.globs, args.policy):

@@ -26,14 +26,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     from gate import layout
     from gate.backends.base import write_json_atomic
-    from gate.decision import decide
-    from gate.loading import load_pair
-    from gate.plan import find_manifests
+    from gate.config.loading import load_pair
+    from gate.plan.dvcfile import find_manifests
     from gate.reports.certificate import certificate
     from gate.reports.markdown import render_markdown
     from gate.reports.plots import write_plots
     from gate.reports.terminal import print_decision
-    from gate.troubleshoot import hints_for
+    from gate.verdict.decision import decide
+    from gate.verdict.troubleshoot import hints_for
 
     root = Path.cwd()
     paths = args.manifests or find_manifests(root)

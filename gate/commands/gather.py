@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from gate import layout
-    from gate.matrix import parse_artifact_name
+    from gate.plan.matrix import parse_artifact_name
 
     if not args.legs.is_dir():
         raise ConfigError(f"{args.legs} is not a folder of downloaded leg artifacts")

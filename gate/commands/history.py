@@ -17,8 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from gate.mlstore import stdout_to_stderr
-    from gate.promotion import format_history, history
+    from gate.lineage.promotion import format_history, history
+    from gate.lineage.store import stdout_to_stderr
 
     with stdout_to_stderr():
         h = history(Path.cwd(), args.model)

@@ -18,8 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from gate.loading import load_pair
-    from gate.plan import ensure_dvc_config, find_manifests, write_plan
+    from gate.config.loading import load_pair
+    from gate.plan.dvcfile import ensure_dvc_config, find_manifests, write_plan
 
     root = args.root.resolve()
     paths = args.manifests or find_manifests(root)
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if args.matrix:
         import json
 
-        from gate.matrix import matrix_legs
+        from gate.plan.matrix import matrix_legs
 
         print(json.dumps(matrix_legs([m for m, _ in pairs], root), separators=(",", ":")))
         return ExitCode.PASS

@@ -22,9 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from gate.mlstore import stdout_to_stderr
-    from gate.plan import find_manifests
-    from gate.promotion import promote
+    from gate.lineage.promotion import promote
+    from gate.lineage.store import stdout_to_stderr
+    from gate.plan.dvcfile import find_manifests
 
     root = Path.cwd()
     paths = args.manifests or find_manifests(root)

@@ -20,10 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from gate import progress
-    from gate.lineage import record
-    from gate.manifest import load_manifest
-    from gate.mlstore import stdout_to_stderr
-    from gate.plan import find_manifests
+    from gate.config.manifest import load_manifest
+    from gate.lineage.runs import record
+    from gate.lineage.store import stdout_to_stderr
+    from gate.plan.dvcfile import find_manifests
 
     root = Path.cwd()
     paths = args.manifests or find_manifests(root)

@@ -15,8 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from gate.mlstore import stdout_to_stderr
-    from gate.promotion import rollback
+    from gate.lineage.promotion import rollback
+    from gate.lineage.store import stdout_to_stderr
 
     with stdout_to_stderr():
         result = rollback(Path.cwd(), args.model)

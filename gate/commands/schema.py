@@ -15,9 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     if args.kind == "manifest":
-        from gate.manifest import Manifest as model
+        from gate.config.manifest import Manifest as model
     else:
-        from gate.policy import Policy as model  # type: ignore[assignment]
+        from gate.config.policy import Policy as model  # type: ignore[assignment]
     schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     if args.kind == "manifest":

@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from gate.loading import load_any
+    from gate.config.loading import load_any
 
     for path in args.paths:
         kind = load_any(path)

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from gate.errors import MeasurementError
-from gate.isolation import signal_name, tail, tree_rss_bytes
-from gate.measure.stats import summarize_latency
-from gate.stats import look_schedule
+from gate.measure.summary import summarize_latency
+from gate.stages.isolation import signal_name, tail, tree_rss_bytes
+from gate.verdict.intervals import look_schedule
 
 #: Seconds between two reads of a worker's memory while waiting for its reply.
 WATCH_S = 0.25
@@ -153,7 +153,7 @@ def measure_pair(
     ``timed_runs`` is the total per artifact for the first ``rounds`` rounds, split evenly (at
     least one run a round). After them, while ``more_rounds(samples)`` says the figures cannot
     decide yet, extra rounds of the same size run up to the next look of
-    :func:`gate.stats.look_schedule` (rounds doubling up to ``max_rounds``), until
+    :func:`gate.verdict.intervals.look_schedule` (rounds doubling up to ``max_rounds``), until
     ``time_budget_s`` seconds of extra rounds are spent. Memory is read in the main worker and
     in ``memory_processes - 1`` further fresh workers per side, each loading the artifact and
     running the warm-up, so that the memory rule has one figure per process. ``load_test``

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.measure.harness import Worker, WorkerSpec
-from gate.measure.stats import summarize_latency
+from gate.measure.summary import summarize_latency
 
 
 class LlmWorker(Worker):

@@ -53,12 +53,12 @@ def run_measure(loaded: Any, target: Any, root: Path) -> int:
     import gate
     from gate import layout, progress
     from gate.backends.base import Artifact, write_json_atomic
-    from gate.config import sha256_file
-    from gate.fingerprint import fingerprint
-    from gate.llm_baseline import REFERENCE_LOGITS
+    from gate.config.schema import sha256_file
     from gate.measure.bandwidth import measure_bandwidth
+    from gate.measure.fingerprint import fingerprint
     from gate.measure.harness import WorkerSpec
     from gate.measure.llm_harness import measure_llm_pair
+    from gate.stages.llm_baseline import REFERENCE_LOGITS
     from gate.tasks import generation
 
     m, gen, s = loaded.manifest, loaded.manifest.generation, loaded.manifest.measure

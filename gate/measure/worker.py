@@ -109,7 +109,7 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
             t0 = time.perf_counter()
             session = backend.open(args.artifact, args.threads)
             load_s = time.perf_counter() - t0
-            from gate.fingerprint import fingerprint
+            from gate.measure.fingerprint import fingerprint
 
             # settings the runtime reports back (e.g. OpenVINO's precision, streams, threads)
             runtime = session.properties() if hasattr(session, "properties") else {}

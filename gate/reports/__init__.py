@@ -1,1 +1,1 @@
-"""Formatters of a :class:`gate.decision.Decision`: they read verdicts, never recompute them."""
+"""Formatters of a :class:`gate.verdict.decision.Decision`: they read verdicts, never recompute them."""

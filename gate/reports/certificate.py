@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from gate.decision import Decision
+from gate.verdict.decision import Decision
 
 SCHEMA = "edge-gate/certificate/v1"
 APPROVAL = {"pass": "approved", "waived": "approved", "fail": "rejected", "inconclusive": "needs-review",

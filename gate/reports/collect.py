@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gate import layout
-from gate.config import sha256_file
-from gate.decision import Decision
+from gate.config.schema import sha256_file
 from gate.errors import ExitCode, GateError
-from gate.rules import Verdict
+from gate.verdict.decision import Decision
+from gate.verdict.rules import Verdict
 
 #: ``--fail-on`` levels: the least severe outcome that fails the check. ERROR and FAIL always do.
 FAIL_ON = ("fail", "inconclusive", "warn")
@@ -63,7 +63,7 @@ def load_decision(path: Path) -> Decision:
 
 def collect(paths: list[Path], root: Path) -> list[Reported]:
     """One :class:`Reported` per manifest path, read from ``build/gate/<model>/``."""
-    from gate.yamlio import load_yaml
+    from gate.config.yamlio import load_yaml
 
     out = []
     for path in paths:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from gate.reports.collect import Reported
-from gate.rules import Verdict
+from gate.verdict.rules import Verdict
 
 
 def _case(suite: ET.Element, classname: str, name: str, verdict: str, message: str, body: str) -> None:

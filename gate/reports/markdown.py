@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gate.decision import Decision
+from gate.verdict.decision import Decision
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
 ICONS = {"pass": "✅ PASS", "fail": "❌ FAIL", "error": "🛑 ERROR", "inconclusive": "❔ INCONCLUSIVE",
@@ -51,7 +51,7 @@ def render_markdown(decision: Decision, measurements: dict[str, Any] | None = No
                     hints: dict[str, dict[str, list[Any]]] | None = None,
                     plots: list[dict[str, str]] | None = None) -> str:
     """The report as markdown. ``measurements`` maps target name to its measurements.json;
-    ``hints`` maps target -> rule id -> troubleshooting hints (:mod:`gate.troubleshoot`);
+    ``hints`` maps target -> rule id -> troubleshooting hints (:mod:`gate.verdict.troubleshoot`);
     ``plots`` lists ``{"title", "png", "svg"}`` paths relative to the report."""
     from gate.templating import render
 

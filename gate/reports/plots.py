@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gate.decision import Decision
+from gate.verdict.decision import Decision
 
 PARETO = "pareto"
 LATENCY = "latency"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gate.decision import Decision
 from gate.reports.markdown import fmt, interval
+from gate.verdict.decision import Decision
 
 STYLES = {"pass": "green", "fail": "red", "error": "bold red", "inconclusive": "yellow", "waived": "yellow"}
 

@@ -194,7 +194,7 @@ def torch_module(source: Path, allow_pickle: bool = False) -> Any:
     import torch
     from torch import nn
 
-    from gate.checkpoints import load_checkpoint
+    from gate.tasks.checkpoints import load_checkpoint
 
     def conv_bn(inp: int, out: int, k: int, stride: int, groups: int = 1) -> nn.Sequential:
         return nn.Sequential(nn.Conv2d(inp, out, k, stride, (k - 1) // 2, groups=groups, bias=False),

@@ -91,7 +91,7 @@ def decision(root: Path) -> dict[str, Any]:
 
 
 def target_line(root: Path, index: int) -> int:
-    from gate.yamlio import load_yaml
+    from gate.config.yamlio import load_yaml
 
     return load_yaml(root / MANIFEST).marks[("targets", index)][0]
 

@@ -41,7 +41,7 @@ def test_promote_promote_rollback_on_real_minilm(minilm_repo, tmp_path, capsys) 
             repo.manifest.write_text(original + yaml.safe_dump({"waivers": waivers}, sort_keys=False))
             run("git", "commit", "-qam", "waive the failing rules for the registry test")
             waived = repo.decide()
-            assert waived["verdict"] == "pass"  # a waived rule counts as passing (gate.rules.worst)
+            assert waived["verdict"] == "pass"  # a waived rule counts as passing (gate.verdict.rules.worst)
             assert sorted((t["target"], r["rule"]) for t in waived["targets"] for r in t["rules"]
                           if r["verdict"] == "waived") == failing
         first = json.loads(repo.gate("record").stdout)

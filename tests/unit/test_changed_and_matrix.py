@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gate.changes import changed_manifests
 from gate.cli import main
-from gate.matrix import artifact_name, parse_artifact_name
-from gate.platforms import runner_labels
+from gate.config.platforms import runner_labels
+from gate.plan.changes import changed_manifests
+from gate.plan.matrix import artifact_name, parse_artifact_name
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
@@ -131,8 +131,8 @@ def test_labels_and_artifact_names() -> None:
 
 def test_decide_on_a_relative_manifest_path(repo: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The Action passes repository-relative paths (`gate decide models/a/gate.yaml`)."""
-    from gate.decision import decide
-    from gate.loading import load_pair
+    from gate.config.loading import load_pair
+    from gate.verdict.decision import decide
 
     monkeypatch.chdir(repo)
     loaded, policy = load_pair(Path("models/a/gate.yaml"))

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gate.checkpoints import load_checkpoint
-from gate.decision import decide
+from gate.config.loading import load_pair
 from gate.errors import ConfigError
-from gate.loading import load_pair
+from gate.tasks.checkpoints import load_checkpoint
+from gate.verdict.decision import decide
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from gate import layout
-from gate.config import sha256_file
-from gate.decision import Decision, RuleResult, TargetResult
+from gate.config.schema import sha256_file
 from gate.reports.annotations import render_annotations
 from gate.reports.collect import collect, conclusion, findings
 from gate.reports.junit import render_junit
 from gate.reports.sarif import render_sarif
 from gate.reports.summary import cap, cap_comment, render_run
-from gate.rules import Verdict
+from gate.verdict.decision import Decision, RuleResult, TargetResult
+from gate.verdict.rules import Verdict
 
 MANIFEST = """\
 version: 1

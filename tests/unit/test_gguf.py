@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from gate.backends.base import BuildContext
+from gate.backends.gguf import GGML_TYPES, read_gguf
 from gate.backends.llamacpp import BACKEND as LLAMACPP
 from gate.backends.llamacpp import LlamaCppRecipe
 from gate.backends.llm import check_requantize
 from gate.backends.mlx import unpermute
 from gate.cli import main
 from gate.errors import ConfigError
-from gate.gguf import GGML_TYPES, read_gguf
 
 gguf = pytest.importorskip("gguf")
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gate.cli import main
+from gate.config.manifest import load_manifest
+from gate.config.policy import load_policy
 from gate.errors import ConfigError
-from gate.manifest import load_manifest
-from gate.policy import load_policy
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 MINIMAL = DATA / "manifests" / "positive" / "minimal.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gate.errors import BackendError
-from gate.isolation import Limits, run_isolated, signal_name
+from gate.stages.isolation import Limits, run_isolated, signal_name
 
 TESTS = Path(__file__).resolve().parents[1]
 

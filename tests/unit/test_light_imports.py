@@ -38,7 +38,7 @@ def test_no_heavy_imports(argvs: list[list[str]], repo_root) -> None:  # type: i
 def test_decision_path_imports_no_heavy_framework(repo_root) -> None:  # type: ignore[no-untyped-def]
     code = (
         "import json, sys\n"
-        "import gate.decision, gate.reports.markdown, gate.reports.terminal, gate.loading\n"
+        "import gate.verdict.decision, gate.reports.markdown, gate.reports.terminal, gate.config.loading\n"
         f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, check=True)

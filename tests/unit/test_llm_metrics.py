@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from gate.backends.llm import decode_bytes_per_token
+from gate.config.policy import load_policy
 from gate.measure.bandwidth import measure_bandwidth
 from gate.measure.llm_harness import summarize_runs
-from gate.policy import load_policy
 from gate.tasks import TASKS
 from gate.tasks.generation import greedy_match, perplexity, score
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from gate.autoselect import TABLE, choose_backend, resolve_auto
 from gate.backends import available
+from gate.backends.autoselect import TABLE, choose_backend
 from gate.backends.olive import OliveRecipe, workflow_config
+from gate.config.manifest import Target, load_manifest, resolve_auto
 from gate.errors import ConfigError
-from gate.manifest import Target, load_manifest
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "manifests"
 VARIANTS = DATA / "positive" / "olive-variants-auto.yaml"

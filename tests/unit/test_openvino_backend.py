@@ -49,7 +49,7 @@ def ort_output(onnx: Path, feeds: dict[str, np.ndarray]) -> np.ndarray:
 def test_fp32_baseline_keeps_fp32_weights_and_runs_in_f32_not_bf16(tiny: Path, tmp_path: Path) -> None:
     import openvino as ov
 
-    from gate.backends.openvino import OvSession, compile_model
+    from gate.backends.ov_runtime import OvSession, compile_model
 
     backend = get_backend("openvino")
     art = backend.make_baseline(tiny / "baseline" / "model.onnx", ctx_for(tiny, ["batch", "sequence"]), tmp_path)

@@ -1,10 +1,10 @@
-"""Pareto frontier and recommendation on hand-built points (gate.pareto)."""
+"""Pareto frontier and recommendation on hand-built points (gate.verdict.pareto)."""
 
 from __future__ import annotations
 
 import pytest
 
-from gate.pareto import Point, dominates, frontier, scores, select
+from gate.verdict.pareto import Point, dominates, frontier, scores, select
 
 
 def names(points: list[Point]) -> list[str]:
@@ -86,10 +86,10 @@ def test_no_points_no_recommendation() -> None:
 
 
 def test_report_marks_frontier_recommendation_hints_and_auto_choice() -> None:
-    from gate.decision import Decision, RuleResult, TargetResult, _mark_frontier
     from gate.reports.markdown import render_markdown
-    from gate.rules import Verdict
-    from gate.troubleshoot import Hint
+    from gate.verdict.decision import Decision, RuleResult, TargetResult, _mark_frontier
+    from gate.verdict.rules import Verdict
+    from gate.verdict.troubleshoot import Hint
 
     def target(name: str, verdict: Verdict, point: dict[str, float]) -> TargetResult:
         rule = RuleResult(rule="speed-up", description="", metric="latency_p50_ms", compare="speedup", bound=">= 2",

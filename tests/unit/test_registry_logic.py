@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from gate.errors import LineageError
-from gate.lineage import record_key
-from gate.mlstore import is_transient
-from gate.promotion import check_fresh_decision
-from gate.registry import recommended_target, version_tags
+from gate.lineage.promotion import check_fresh_decision
+from gate.lineage.runs import record_key
+from gate.lineage.store import is_transient
+from gate.lineage.versions import recommended_target, version_tags
 
 
 def target(name: str, verdict: str, speedup: float | None) -> dict:  # type: ignore[type-arg]
@@ -61,7 +61,7 @@ def test_only_lock_and_race_failures_are_retried() -> None:
 
 
 def test_registry_modules_import_no_mlflow(repo_root) -> None:  # type: ignore[no-untyped-def]
-    code = ("import json, sys\nimport gate.promotion, gate.registry, gate.lineage, gate.mlstore\n"
+    code = ("import json, sys\nimport gate.lineage.promotion, gate.lineage.versions, gate.lineage.runs, gate.lineage.store\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'onnx'))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from gate.decision import Decision, RuleResult, TargetResult
 from gate.reports.markdown import code, escape, render_markdown
-from gate.rules import Verdict
+from gate.verdict.decision import Decision, RuleResult, TargetResult
+from gate.verdict.rules import Verdict
 
 EVIL = "<img src=x onerror=alert(1)> [click](https://evil.example) | **bold** `tick` <!-- x -->\nline"
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from gate.policy import Rule
-from gate.rules import Verdict, compare_value, judge, worst
+from gate.config.policy import Rule
+from gate.verdict.rules import Verdict, compare_value, judge, worst
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,17 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from gate.measure.synthetic import simulate
-from gate.policy import Rule
-from gate.rules import Verdict
-from gate.stats import Interval, judge_interval, look_schedule, paired_interval, per_look_confidence, rounds_interval
+from gate.config.policy import Rule
+from gate.verdict.intervals import (
+    Interval,
+    judge_interval,
+    look_schedule,
+    paired_interval,
+    per_look_confidence,
+    rounds_interval,
+)
+from gate.verdict.rules import Verdict
+from gate.verdict.synthetic import simulate
 
 SEEDS = range(20)
 

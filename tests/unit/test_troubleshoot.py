@@ -1,13 +1,13 @@
-"""Each troubleshooting hint fires on its own trigger and stays quiet without it (gate.troubleshoot)."""
+"""Each troubleshooting hint fires on its own trigger and stays quiet without it (gate.verdict.troubleshoot)."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from gate.decision import RuleResult
-from gate.rules import Verdict
-from gate.troubleshoot import hints_for
+from gate.verdict.decision import RuleResult
+from gate.verdict.rules import Verdict
+from gate.verdict.troubleshoot import hints_for
 
 VNNI_ISA = ["avx2", "avx512f", "avx512_vnni", "amx_int8"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gate.config.yamlio import MAX_CONFIG_BYTES, load_yaml
 from gate.errors import ConfigError
-from gate.yamlio import MAX_CONFIG_BYTES, load_yaml
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -54,7 +54,7 @@ def tiny_onnx(path: Path, scale: float) -> None:
 def _samples(metrics: dict[str, float]) -> dict[str, Any]:
     """Per-round latency, per-process memory and per-item fidelity samples that reproduce
     ``metrics`` exactly (constant samples: these tests are about the registry, so every
-    interval is the point; gate/stats.py has its own tests)."""
+    interval is the point; gate/verdict/intervals.py has its own tests)."""
     return {
         "rounds": [[metrics["latency_p50_ms"]] * 20 for _ in range(5)],
         "memory": [{"rss_before_load_bytes": 50_000_000, "peak_rss_bytes": 50_000_000 + metrics["model_memory_bytes"],
@@ -118,8 +118,8 @@ class GateRepo:
         """
         from gate import layout
         from gate.backends.base import Artifact
-        from gate.fingerprint import fingerprint
-        from gate.manifest import load_manifest
+        from gate.config.manifest import load_manifest
+        from gate.measure.fingerprint import fingerprint
 
         loaded = load_manifest(self.manifest)
         cand = self.path / layout.candidate_dir(self.model, TARGET)

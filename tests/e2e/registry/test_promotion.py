@@ -81,7 +81,7 @@ def test_promote_promote_rollback_without_duplicates(new_repo, store_uri) -> Non
 
     raw = client.get_registered_model(f"edge-gate.{repo.model}").aliases
     expected_type = int if store_uri.startswith("sqlite") else str
-    assert {type(v) for v in raw.values()} == {expected_type}  # why gate.registry compares strings
+    assert {type(v) for v in raw.values()} == {expected_type}  # why gate.lineage.versions compares strings
 
     h = json.loads(repo.gate("history", repo.model, "--json").stdout)
     assert [(e["action"], e["champion"], e["replaced"]) for e in h["events"]] == [

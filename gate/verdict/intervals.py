@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from gate.policy import Compare, Rule
-from gate.rules import Verdict, compare_value
+from gate.config.policy import Compare, Rule
+from gate.verdict.rules import Verdict, compare_value
 
 Statistic = Callable[[np.ndarray], float]
 
@@ -183,9 +183,9 @@ def drift_interval(
     compare: Compare, baseline_rounds: Sequence[Sequence[float]], candidate_rounds: Sequence[Sequence[float]],
     *, confidence: float, resamples: int, seed: int,
 ) -> Interval:
-    """Interval of the drift ratio (:func:`gate.measure.stats.drift_ratio`) by resampling the
+    """Interval of the drift ratio (:func:`gate.measure.summary.drift_ratio`) by resampling the
     samples within each round, keeping the rounds in their order (drift is about order)."""
-    from gate.measure.stats import drift_ratio
+    from gate.measure.summary import drift_ratio
 
     def drift(rounds: list[np.ndarray]) -> float:
         return drift_ratio([list(r) for r in rounds])

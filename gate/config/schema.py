@@ -1,6 +1,6 @@
 """Shared machinery for the static configuration schemas (manifest, policy).
 
-:func:`parse` validates a :class:`~gate.yamlio.Located` document against a pydantic class and
+:func:`parse` validates a :class:`~gate.config.yamlio.Located` document against a pydantic class and
 turns the first validation problem into a one-line :class:`~gate.errors.ConfigError` that names
 ``file:line:column`` and the offending key.
 """
@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from gate.config.yamlio import Located
 from gate.errors import ConfigError
-from gate.yamlio import Located
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 from fnmatch import fnmatch
 
-from gate.errors import ConfigError
-from gate.manifest import Target
-
 #: tasks whose models are LLMs (generation judged by perplexity); none ships yet on this branch
 LLM_TASKS = frozenset({"text-generation", "causal-lm", "llm"})
 
@@ -44,22 +41,3 @@ def choose_backend(platform: str, task: str) -> tuple[str, str]:
     if task in LLM_TASKS:
         return "llamacpp", f"task {task} on platform {platform}: cross-platform LLM: llama.cpp"
     return "onnxruntime", f"platform {platform} matches no specific row: ONNX Runtime (cross-platform default)"
-
-
-def resolve_auto(target: Target, task: str, where: str, choices: dict[str, str]) -> Target:
-    """``target`` with ``backend: auto`` replaced by the chosen backend; records why in ``choices``.
-
-    Raises:
-        ConfigError: the chosen backend is not registered (at ``where``).
-    """
-    from gate.backends import available
-
-    backend, reason = choose_backend(target.platform, task)
-    if backend not in available():
-        raise ConfigError(
-            f"backend: auto chose {backend!r} for target {target.name!r} ({reason}), but no backend "
-            f"{backend!r} is registered (available: {', '.join(available())})",
-            location=where, hint=f"install the {backend} backend, or name a backend instead of auto",
-        )
-    choices[target.name] = f"backend: auto chose {backend} ({reason})"
-    return target.model_copy(update={"backend": backend})

@@ -147,7 +147,7 @@ HINTS: tuple[Callable[[Any, Mapping[str, Any]], Hint | None], ...] = (
 def hints_for(rules: Sequence[Any], doc: Mapping[str, Any]) -> dict[str, list[Hint]]:
     """``{rule id: [Hint, ...]}`` for the rules that did not pass (fail or inconclusive).
 
-    ``rules`` are :class:`gate.decision.RuleResult` objects, ``doc`` the target's
+    ``rules`` are :class:`gate.verdict.decision.RuleResult` objects, ``doc`` the target's
     measurements.json. Rules with no hint are left out.
     """
     out: dict[str, list[Hint]] = {}

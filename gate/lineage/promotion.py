@@ -11,7 +11,7 @@
   ``edge-gate/<model>/promotions`` carrying the version, the one it replaced, the verdicts
   and the rule figures that justified it; ``history`` reads them back.
 
-Aliases are resolved by lookup on every call (:func:`gate.registry.resolve_alias`).
+Aliases are resolved by lookup on every call (:func:`gate.lineage.versions.resolve_alias`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import LineageError, PromotionRefused
-from gate.lineage import git_info, read_decision, record_key
-from gate.mlstore import experiment_id, log_tags, open_client, with_retry
-from gate.registry import (
+from gate.lineage.runs import git_info, read_decision, record_key
+from gate.lineage.store import experiment_id, log_tags, open_client, with_retry
+from gate.lineage.versions import (
     PASSING,
     aliases,
     recommended_target,
@@ -74,7 +74,7 @@ def promote(root: Path, manifest: Path, target: str | None = None,
         LineageError: stale decision; candidate not recorded at this commit; MLflow failure.
         ConfigError: the manifest or policy is invalid.
     """
-    from gate.loading import load_pair
+    from gate.config.loading import load_pair
 
     loaded, policy = load_pair(manifest)
     model = loaded.manifest.name

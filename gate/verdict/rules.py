@@ -1,7 +1,7 @@
 """Rule arithmetic: one rule, one candidate, one baseline, one verdict.
 
 Pure functions with no I/O, so that every formula can be checked against hand-computed
-numbers. The formulas are listed in :mod:`gate.policy`.
+numbers. The formulas are listed in :mod:`gate.config.policy`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 
-from gate.policy import Compare, Rule
+from gate.config.policy import Compare, Rule
 
 
 class Verdict(StrEnum):

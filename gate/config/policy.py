@@ -24,10 +24,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from gate.config import Strict, parse, sha256_file
+from gate.config.manifest import Name
+from gate.config.schema import Strict, parse, sha256_file
+from gate.config.yamlio import Located, load_yaml
 from gate.errors import ConfigError
-from gate.manifest import Name
-from gate.yamlio import Located, load_yaml
 
 Compare = Literal["absolute", "ratio", "speedup", "reduction", "difference"]
 
@@ -76,7 +76,7 @@ class Rule(Strict):
 
 
 class Statistics(Strict):
-    """How noisy measurements become verdicts (see :mod:`gate.stats`).
+    """How noisy measurements become verdicts (see :mod:`gate.verdict.intervals`).
 
     ``confidence``: level of the bootstrap intervals (default 0.95). ``resamples``: bootstrap
     resamples (2000 puts the Monte-Carlo error of a 95% percentile end well below 1% of the
@@ -140,7 +140,7 @@ def load_policy(path: Path) -> LoadedPolicy:
 
 def bundled_policies_dir() -> Path:
     """The ``policies/`` folder shipped with edge-gate."""
-    from gate.shipped import shipped_dir
+    from gate.config.shipped import shipped_dir
 
     return shipped_dir("policies")
 

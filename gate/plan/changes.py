@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate.errors import ConfigError, GateError
-from gate.plan import find_manifests
+from gate.plan.dvcfile import find_manifests
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _rel(path: Path, root: Path) -> str | None:
 
 def manifest_uses(path: Path, root: Path, policy_override: Path | None = None) -> Uses:
     """The files ``path`` uses (see the module docstring). Raises ConfigError if it is invalid."""
-    from gate.loading import load_pair
+    from gate.config.loading import load_pair
 
     loaded, policy = load_pair(path, policy_override)
     used = {_rel(loaded.folder, root), _rel(path, root), _rel(loaded.eval_path(), root),

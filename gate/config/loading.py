@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gate.config.manifest import LoadedManifest, load_manifest
+from gate.config.policy import GENERIC_METRICS, LoadedPolicy, load_policy, resolve_policy
+from gate.config.yamlio import load_yaml
 from gate.errors import ConfigError
-from gate.manifest import LoadedManifest, load_manifest
-from gate.policy import GENERIC_METRICS, LoadedPolicy, load_policy, resolve_policy
-from gate.yamlio import load_yaml
 
 
 def load_pair(path: Path, policy_override: Path | None = None) -> tuple[LoadedManifest, LoadedPolicy]:

@@ -7,7 +7,7 @@ MLflow; other formats (GGUF, MLX, OpenVINO IR) are versions whose source is thei
 folder, logged as run artifacts.
 
 Aliases only (MLflow stages are deprecated since MLflow 2.9): ``candidate`` (a passing
-decision), ``champion`` and ``previous`` (:mod:`gate.promotion`). MLflow keeps exactly one
+decision), ``champion`` and ``previous`` (:mod:`gate.lineage.promotion`). MLflow keeps exactly one
 version per alias. Aliases are always resolved by lookup, never remembered as numbers, so a
 deleted version is noticed; version numbers are compared as strings because the sqlite store
 returns ``int`` and the REST API ``str``.
@@ -21,9 +21,9 @@ from typing import Any
 
 from gate import layout
 from gate.errors import LineageError
-from gate.mlstore import log_tags, registered_model
+from gate.lineage.store import log_tags, registered_model
 
-#: Decision verdicts that may set ``candidate`` or be promoted (gate.rules.Verdict values).
+#: Decision verdicts that may set ``candidate`` or be promoted (gate.verdict.rules.Verdict values).
 PASSING = ("pass", "waived")
 ALIASES = ("candidate", "champion", "previous")
 
@@ -65,7 +65,7 @@ def require_alias(client: Any, name: str, alias: str) -> Any:
 
 def recommended_target(decision: dict[str, Any]) -> dict[str, Any] | None:
     """The target to promote from a passing decision: the decision's recommendation (the
-    Pareto frontier weighed by the manifest's selection weights, :mod:`gate.pareto`) when it
+    Pareto frontier weighed by the manifest's selection weights, :mod:`gate.verdict.pareto`) when it
     made one, else the passing (or waived) target with the highest ``speedup`` rule value,
     manifest order breaking ties; None if none passes."""
     passing = [t for t in decision["targets"] if t["verdict"] in PASSING]

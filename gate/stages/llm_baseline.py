@@ -43,7 +43,7 @@ def run_baseline(loaded: Any, root: Path) -> int:
     from gate.backends import get_backend
     from gate.backends.base import write_json_atomic
     from gate.backends.llamacpp import _LlamaSession
-    from gate.commands.baseline import build_context
+    from gate.stages.context import build_context
     from gate.tasks import generation
 
     m = loaded.manifest

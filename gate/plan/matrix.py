@@ -6,7 +6,7 @@ folder (``measurements.json`` and the ``candidate/`` artifact, which ``gate reco
 MLflow) as an artifact named ``edge-gate.<model>.<target>`` (model and target
 names never contain dots). A final job downloads every leg's artifact, puts the files back in
 place with ``gate gather`` and decides: a leg that crashed or never reported leaves its
-measurements missing, which :func:`gate.decision.decide_target` makes an ERROR.
+measurements missing, which :func:`gate.verdict.decision.decide_target` makes an ERROR.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gate import layout
-from gate.manifest import LoadedManifest
-from gate.platforms import runner_labels
+from gate.config.manifest import LoadedManifest
+from gate.config.platforms import runner_labels
 
 ARTIFACT_PREFIX = "edge-gate."
 
@@ -40,7 +40,7 @@ def matrix_legs(loaded: list[LoadedManifest], root: Path) -> dict[str, list[dict
 
     A leg is ``{manifest, model, target, target_id, platform, backend, runs_on (labels),
     stage, artifact, measurements, target_dir}``; paths are relative to ``root``, ``runs_on`` is a list
-    of runner labels (``gate.platforms``). GitHub rejects an empty matrix: callers skip the
+    of runner labels (``gate.config.platforms``). GitHub rejects an empty matrix: callers skip the
     leg job when ``include`` is empty.
     """
     legs = []

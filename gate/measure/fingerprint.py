@@ -13,7 +13,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from gate.config import sha256_json
+from gate.config.schema import sha256_json
 
 #: ISA flags that change how fast quantized or reduced-precision kernels run.
 ISA_FLAGS = (

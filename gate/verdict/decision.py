@@ -7,13 +7,13 @@ verdicts from here and never recompute them. Rules:
   hash than the manifest now gives) is ERROR;
 * a target whose baseline and candidate ran on different hardware fingerprints is ERROR:
   they are never compared (shared case C03);
-* a rule's verdict comes from the confidence interval of its value (:mod:`gate.stats`):
+* a rule's verdict comes from the confidence interval of its value (:mod:`gate.verdict.intervals`):
   PASS when the whole interval meets the bound, FAIL when it misses, INCONCLUSIVE between;
 * a rule whose figures are missing, zero where divided, or not finite is ERROR;
 * a FAIL or INCONCLUSIVE covered by an unexpired waiver becomes WAIVED (the waiver is
   shown); an expired waiver changes nothing and is reported;
 * a target's verdict is the worst of its rules, the decision's the worst of its targets
-  (:func:`gate.rules.worst`): every target must pass for the manifest to pass;
+  (:func:`gate.verdict.rules.worst`): every target must pass for the manifest to pass;
 * an INCONCLUSIVE decision exits 1 under the policy's ``inconclusive: block`` (the default)
   and 0 under ``warn`` or ``neutral``; its verdict stays INCONCLUSIVE in every report.
 """
@@ -28,15 +28,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from gate import layout
-from gate.config import sha256_file
+from gate.config.manifest import LoadedManifest, Target
+from gate.config.policy import LoadedPolicy, Rule
+from gate.config.schema import sha256_file
 from gate.errors import ExitCode
-from gate.failures import read_failure
-from gate.manifest import LoadedManifest, Target
-from gate.pareto import Point, Selection, axis_values, select
-from gate.policy import LoadedPolicy, Rule
-from gate.rules import Verdict, worst
-from gate.stats import judge_interval, rule_interval
+from gate.stages.failures import read_failure
 from gate.tasks import get_task
+from gate.verdict.intervals import judge_interval, rule_interval
+from gate.verdict.pareto import Point, Selection, axis_values, select
+from gate.verdict.rules import Verdict, worst
 
 SCHEMA = "edge-gate/decision/v1"
 EXIT_CODES = {
@@ -240,7 +240,7 @@ def _display_path(loaded: LoadedManifest) -> str:
 
 
 def _mark_frontier(targets: list[TargetResult], weights: dict[str, float]) -> Selection:
-    """Set each target's frontier membership, score and recommendation (:mod:`gate.pareto`)."""
+    """Set each target's frontier membership, score and recommendation (:mod:`gate.verdict.pareto`)."""
     points = [Point(t.target, **t.point, passed=t.verdict in (Verdict.PASS, Verdict.WAIVED))
               for t in targets if t.point is not None and t.error is None]
     sel = select(points, weights)

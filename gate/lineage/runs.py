@@ -1,10 +1,10 @@
 """Lineage in MLflow: one run per manifest, a child run per target, a model version per
-candidate (the versions and aliases are :mod:`gate.registry`'s).
+candidate (the versions and aliases are :mod:`gate.lineage.versions`'s).
 
 MLflow is read from the files the DVC stages wrote (``decision.json``, ``measurements.json``,
 ``dvc.lock``, the artifact folders), never written from inside a cached stage, so a fully
 cached ``dvc repro`` still records correct lineage. The store is chosen and opened by
-:mod:`gate.mlstore`.
+:mod:`gate.lineage.store`.
 
 Idempotence: a run is identified by a ``edge_gate.record_key`` tag, the hash of
 (commit, model, manifest sha256[, target]). Recording the same (commit, manifest, target)
@@ -26,9 +26,9 @@ from typing import Any
 import yaml
 
 from gate import layout
-from gate.config import sha256_json
+from gate.config.schema import sha256_json
 from gate.errors import LineageError
-from gate.mlstore import experiment_id, log_tags, open_client, with_retry
+from gate.lineage.store import experiment_id, log_tags, open_client, with_retry
 
 KEY_TAG = "edge_gate.record_key"
 
@@ -134,7 +134,7 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
     """
     from mlflow.exceptions import MlflowException
 
-    from gate import registry
+    from gate.lineage import versions as registry
 
     decision = read_decision(root, model)
     git = git_info(root)

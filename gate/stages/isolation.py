@@ -1,7 +1,7 @@
 """Run one step of a backend in a fresh process with a time limit and a memory limit.
 
 A backend that segfaults, is killed, hangs, eats memory or raises must cost only its own
-target: the step runs as ``python -m gate.isolation module:function`` with its keyword
+target: the step runs as ``python -m gate.stages.isolation module:function`` with its keyword
 arguments as JSON on stdin; its JSON result comes back on stdout. The parent polls the
 child's resident memory (the child and its descendants, psutil) and kills it past
 ``memory_bytes``; it kills it past ``timeout_s``. Every failure becomes a
@@ -88,7 +88,7 @@ def run_isolated(ref: str, kwargs: dict[str, Any], limits: Limits, what: str) ->
     """
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gate.isolation", ref], stdin=subprocess.PIPE, stdout=out, stderr=err,
+            [sys.executable, "-m", "gate.stages.isolation", ref], stdin=subprocess.PIPE, stdout=out, stderr=err,
         )
         assert proc.stdin is not None  # requested with PIPE
         proc.stdin.write(json.dumps(kwargs).encode())

@@ -1,0 +1,1 @@
+"""Inputs: manifest and policy schemas, YAML loading with locations, shipped policies."""

@@ -1,0 +1,1 @@
+"""MLflow: runs and lineage tags, the store, registered versions, promotion."""

@@ -1,0 +1,1 @@
+"""The DVC stages' shared machinery: failure records, process isolation, the baseline stage."""

@@ -1,0 +1,99 @@
+"""``gate baseline MANIFEST``: DVC stage that builds the baseline artifact and the inputs.
+
+Writes ``build/gate/<model>/baseline/`` (the fp32 artifact and its ``artifact.json``) and
+``build/gate/<model>/inputs.npz`` (the tokenized eval set and the fixed latency input). The
+baseline is checked against the source framework on the first eval items, so a conversion
+that changed the model shows up before any candidate is built.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from gate.errors import ConfigError, ExitCode
+
+#: Eval items used to compare the converted baseline with the source framework.
+CONVERSION_CHECK_ITEMS = 32
+
+
+def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[str, float]:
+    """Cosine of the baseline artifact's outputs to the source framework's, first items."""
+    import importlib
+
+    import numpy as np
+    import torch
+
+    from gate.backends import get_backend
+    from gate.tasks import get_task
+
+    task = importlib.import_module(get_task(loaded.manifest.task).module)
+    module = task.torch_module(loaded.source_path(), allow_pickle=loaded.manifest.source.allow_pickle)
+    session = get_backend(loaded.manifest.baseline.backend).open(artifact, loaded.manifest.measure.threads)
+    with np.load(inputs_npz) as data:
+        feeds = task.eval_feeds(data)[:CONVERSION_CHECK_ITEMS]
+    ref, got = [], []
+    with torch.no_grad():
+        for f in feeds:
+            ref.append(module(**{k: torch.from_numpy(v) for k, v in f.items()}).numpy()[0])
+            got.append(np.asarray(session.run(f))[0])
+    a, b = np.stack(ref), np.stack(got)
+    cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return {"items": len(feeds), "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
+            "max_abs_diff": float(np.abs(a - b).max())}
+
+
+def run_baseline(manifest: Path) -> int:
+    """Run the baseline stage of ``manifest`` in the current directory; returns the exit code."""
+    import importlib
+
+    import numpy as np
+
+    from gate import layout, progress
+    from gate.backends import get_backend
+    from gate.backends.base import write_json_atomic
+    from gate.config.loading import load_pair
+    from gate.plan.dvcfile import check_fresh
+    from gate.stages.context import build_context
+    from gate.tasks import get_task
+
+    loaded, policy = load_pair(manifest)
+    root = Path.cwd()
+    check_fresh(loaded, policy, root)
+    m = loaded.manifest
+    if m.task == "text-generation":  # LLMs: token ids and reference logits (gate.stages.llm_baseline)
+        from gate.stages.llm_baseline import run_baseline
+
+        return run_baseline(loaded, root)
+    task = importlib.import_module(get_task(m.task).module)
+    items = task.read_items(loaded.eval_path())
+    if len(items) < m.eval.min_items:
+        raise ConfigError(
+            f"eval set has {len(items)} items; the manifest asks for at least {m.eval.min_items}",
+            location=loaded.where("eval", "data"),
+        )
+    out = root / layout.baseline_dir(m.name)
+    inputs = root / layout.inputs_file(m.name)
+    shutil.rmtree(out, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with progress.step(f"{m.name}: tokenizing {len(items)} eval items"):
+        arrays = task.build_inputs(loaded.source_path(), items, m.input.batch_size, m.input.sequence_length)
+        tmp = inputs.with_name(".inputs.tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(inputs)
+    backend = get_backend(m.baseline.backend)
+    with progress.step(f"{m.name}: converting the source to the {m.baseline.precision} baseline ({backend.name})"):
+        artifact = backend.make_baseline(loaded.source_path(), build_context(loaded, inputs), out)
+        artifact.write(out)
+    with progress.step(f"{m.name}: checking the baseline against the source framework"):
+        fidelity = conversion_fidelity(loaded, out, inputs)
+    artifact.details["conversion_fidelity"] = fidelity
+    artifact.details["source"] = {**m.source.model_dump(), "resolved": str(loaded.source_path())}
+    artifact.write(out)
+    write_json_atomic(out / "eval_items.json", {"count": len(items)})
+    progress.log(
+        f"{m.name}: baseline {artifact.size_bytes} bytes; source-vs-baseline cosine "
+        f"min {fidelity['cosine_min']:.6f} over {fidelity['items']} items"
+    )
+    return ExitCode.PASS

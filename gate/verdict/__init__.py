@@ -1,0 +1,1 @@
+"""The decision: rules, intervals, Pareto frontier, troubleshooting hints."""
