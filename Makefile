@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # pip's wheel cache ignores CMAKE_ARGS, so that one package is built without the cache.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,14 @@ test: lint
 lint: setup
 	$(BIN)/ruff check gate
 	$(BIN)/mypy gate
+
+# Benchmarks print figures; their targets are not asserted in timed tests (tests/unit/test_benchmarks_smoke.py
+# only checks that each script still runs). The OpenVINO comparison needs an IR: run `make demo` first.
+bench: setup
+	$(BIN)/python benchmarks/noise_harness.py --runs 40
+	@ir=.demo/build/gate/minilm/targets/ov-int8/candidate; if [ -d $$ir ]; then \
+	  $(BIN)/python benchmarks/openvino_benchmark_app.py $$ir --inputs .demo/build/gate/minilm/inputs.npz \
+	    --task sentence-embedding; else echo "bench: no OpenVINO IR at $$ir (run make demo first)"; fi
 
 clean:
 	rm -rf $(VENV) .demo

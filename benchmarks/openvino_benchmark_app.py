@@ -34,11 +34,14 @@ import numpy as np
 from gate.backends.base import Artifact
 from gate.measure.harness import Worker, WorkerSpec
 
+#: The worker's memory watchdog limit: generous, a benchmark is not a gate.
+MEMORY_LIMIT_BYTES = 16 << 30
+
 
 def gate_block(artifact: Path, task: str, inputs: Path, threads: int, runs: int) -> list[float]:
     """Latencies (ms) of ``runs`` timed runs after 20 warm-up runs, in a fresh worker."""
     worker = Worker(WorkerSpec("candidate", "openvino", artifact), task=task, inputs=inputs,
-                    threads=threads, deadline=time.monotonic() + 600)
+                    threads=threads, deadline=time.monotonic() + 600, memory_bytes=MEMORY_LIMIT_BYTES)
     try:
         worker.request(op="load")
         return [float(v) for v in worker.request(op="time", warmup=20, runs=runs)["latencies_ms"]]
@@ -57,10 +60,11 @@ def benchmark_app(xml: Path, data_shape: str, threads: int, seconds: int, precis
         cmd += ["-infer_precision", precision]
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
-    match = re.search(r"Median:\s+([0-9.]+)\s*ms", proc.stdout)
+    # benchmark_app prints microseconds for fast models ("Median: 47.23 us"), else milliseconds
+    match = re.search(r"Median:\s+([0-9.]+)\s*(ms|us)", proc.stdout)
     if proc.returncode != 0 or match is None:
         raise SystemExit(f"benchmark_app failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return float(match.group(1))
+    return float(match.group(1)) / (1000.0 if match.group(2) == "us" else 1.0)
 
 
 def main() -> int:
