@@ -35,7 +35,20 @@ _INF_NAN = re.compile(r"^([-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))$")
 
 
 class _CoreSchemaLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader with YAML 1.2 core-schema implicit resolvers instead of YAML 1.1's."""
+    """SafeLoader with YAML 1.2 core-schema implicit resolvers instead of YAML 1.1's.
+
+    Aliases (``*name``) are refused while the document is composed, before anything is
+    expanded: a few hundred bytes of nested aliases ("billion laughs") otherwise expand to
+    gigabytes when the node graph is walked. Manifests and policies never need them.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} refused: edge-gate files do not use YAML aliases "
+                "(write the value out)", event.start_mark)
+        return super().compose_node(parent, index)
 
 
 _CoreSchemaLoader.yaml_implicit_resolvers = {}

@@ -34,7 +34,7 @@ def test_locations_point_at_keys(tmp_path: Path) -> None:
         ("a: 1\na: 2\n", "x.yaml:2:1: duplicate key 'a'"),
         ("a:\n\tb: 1\n", "x.yaml:2:1: tab used for indentation"),
         ("1: a\n", "key 1 must be a string"),
-        ("base: &b {x: 1}\nother:\n  <<: *b\n", "merge keys"),
+        ("base: &b {x: 1}\nother:\n  <<: *b\n", "x.yaml:3:7: invalid YAML: alias .b refused"),
         ("a: [1\n", "invalid YAML"),
         ("a: 1\n---\nb: 2\n", "invalid YAML"),
     ],
@@ -55,3 +55,15 @@ def test_huge_and_binary_files(tmp_path: Path) -> None:
         load_yaml(binary)
     with pytest.raises(ConfigError, match="file not found"):
         load_yaml(tmp_path / "absent.yaml")
+
+
+def test_alias_bomb_is_refused_before_expansion(tmp_path: Path) -> None:
+    """Nine levels of nine aliases each would expand to 9**9 strings; refused at the first alias."""
+    import time
+
+    lines = ['a0: &a0 ["lol"]'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"x.yaml:2:\d+: invalid YAML: alias \*a0 refused"):
+        load_yaml(path)
+    assert time.monotonic() - start < 1.0
