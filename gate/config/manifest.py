@@ -20,7 +20,7 @@ from pydantic import Field, StringConstraints
 
 from gate.backends import available, get_backend
 from gate.backends.autoselect import choose_backend
-from gate.config.schema import Strict, parse, sha256_file, sha256_json
+from gate.config.schema import Printable, Strict, Version, parse, sha256_file, sha256_json
 from gate.config.yamlio import Located, load_yaml
 from gate.errors import ConfigError
 from gate.tasks import get_task
@@ -156,8 +156,8 @@ class Waiver(Strict):
 
     rule: str
     target: str = "*"
-    reason: Annotated[str, StringConstraints(min_length=3)]
-    owner: Annotated[str, StringConstraints(min_length=1)]
+    reason: Annotated[Printable, StringConstraints(min_length=3)]
+    owner: Printable
     expires: Annotated[dt.date, Field(strict=False)]
 
 
@@ -178,7 +178,7 @@ class SelectionSpec(Strict):
 class Manifest(Strict):
     """A committed model manifest (``gate.yaml``). See ``gate schema manifest``."""
 
-    version: Literal[1] = 1
+    version: Version = 1
     name: Name
     task: Literal["sentence-embedding", "text-generation", "image-classification"]
     description: str = ""

@@ -25,7 +25,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from gate.config.manifest import Name
-from gate.config.schema import Strict, parse, sha256_file
+from gate.config.schema import Strict, Version, parse, sha256_file
 from gate.config.yamlio import Located, load_yaml
 from gate.errors import ConfigError
 
@@ -99,7 +99,7 @@ class Statistics(Strict):
 class Policy(Strict):
     """A policy file (``policies/<name>.yaml``). See ``gate schema policy``."""
 
-    version: Literal[1] = 1
+    version: Version = 1
     name: Name
     description: str = ""
     statistics: Statistics = Statistics()

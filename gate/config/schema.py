@@ -8,10 +8,11 @@ turns the first validation problem into a one-line :class:`~gate.errors.ConfigEr
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from gate.config.yamlio import Located
 from gate.errors import ConfigError
@@ -23,10 +24,37 @@ class Strict(BaseModel):
     """Base of every configuration class: unknown keys are errors, no type coercion.
 
     ``strict=True`` makes ``"2.0"`` an error for a float field (no silent string-to-number
-    conversion); an integer is still accepted where a float is expected.
+    conversion); an integer is still accepted where a float is expected. ``allow_inf_nan=False``
+    refuses ``.inf``, ``-.inf`` and ``.nan`` in every float: an infinite bound gates nothing and
+    NaN makes every comparison false, so a rule bounded by it could never be decided.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+#: A document's format version: the integer 1, not ``1.0``, ``true`` or ``"1"``.
+Version = Annotated[int, Field(strict=True, ge=1, le=1)]
+
+
+def _printable(value: str) -> str:
+    """Refuse text that is blank, has control or format characters, or no letter or digit.
+
+    Waiver owners and reasons are printed in terminals, workflow commands, XML and markdown;
+    a newline there could start a GitHub workflow command (``::add-mask::``), and an owner made
+    of spaces or zero-width characters names nobody.
+    """
+    text = value.strip()
+    bad = next((ch for ch in text if unicodedata.category(ch)[0] == "C"), None)
+    if bad is not None:
+        raise ValueError(f"must be one line of printable text, found {unicodedata.name(bad, hex(ord(bad)))}"
+                         f" (U+{ord(bad):04X})")
+    if not any(ch.isalnum() for ch in text):
+        raise ValueError("must name something: it has no letter or digit")
+    return text
+
+
+#: One line of printable text with at least one letter or digit, surrounding blanks removed.
+Printable = Annotated[str, AfterValidator(_printable)]
 
 
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
