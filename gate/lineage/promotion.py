@@ -17,7 +17,9 @@ Aliases are resolved by lookup on every call (:func:`gate.lineage.versions.resol
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,80 @@ from gate.lineage.versions import (
 )
 
 #: The branch ``gate promote`` runs on unless told otherwise (``--branch`` or
-#: ``GATE_PROTECTED_BRANCH``); GitHub's ``GITHUB_REF_PROTECTED=true`` also qualifies.
+#: ``GATE_PROTECTED_BRANCH``); in GitHub Actions a push to any branch GitHub reports as
+#: protected (``GITHUB_REF_PROTECTED=true``) also qualifies.
 DEFAULT_PROTECTED_BRANCH = "main"
+
+
+def require_protected_branch(root: Path, branch: str | None, action: str) -> str:
+    """Refuse ``action`` (promote, rollback) unless it runs on the protected branch.
+
+    The branch is taken from facts a pull request's author cannot set. In GitHub Actions
+    (``GITHUB_ACTIONS=true``): the event must be a ``push`` (``GITHUB_EVENT_NAME``) to
+    ``refs/heads/<branch>`` (``GITHUB_REF``), or to a branch GitHub marks protected
+    (``GITHUB_REF_PROTECTED``). ``GITHUB_HEAD_REF`` is never read: it is the name of the pull
+    request's source branch, which its author chooses (a fork's branch may be called ``main``).
+    Elsewhere: the branch checked out at ``root`` (``git symbolic-ref``; a detached HEAD is
+    on no branch).
+
+    Returns the protected branch's name.
+
+    Raises:
+        PromotionRefused: not a push to the protected branch, or another branch checked out.
+    """
+    name = branch or os.environ.get("GATE_PROTECTED_BRANCH") or DEFAULT_PROTECTED_BRANCH
+    hint = "--branch names another protected branch"
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        event, ref = os.environ.get("GITHUB_EVENT_NAME", ""), os.environ.get("GITHUB_REF", "")
+        if event != "push":
+            raise PromotionRefused(f"gate {action} runs on a push to the protected branch {name!r}; "
+                                   f"this is a {event or '(unnamed)'!r} event for {ref or '(no ref)'!r}",
+                                   hint=hint)
+        protected = ref.startswith("refs/heads/") and os.environ.get("GITHUB_REF_PROTECTED") == "true"
+        if ref != f"refs/heads/{name}" and not protected:
+            raise PromotionRefused(f"gate {action} runs on the protected branch {name!r}, not on {ref!r}",
+                                   hint=hint)
+        return name
+    proc = subprocess.run(["git", "symbolic-ref", "--quiet", "--short", "HEAD"], cwd=root,
+                          capture_output=True, text=True, check=False)
+    current = proc.stdout.strip() if proc.returncode == 0 else ""
+    if current != name:
+        raise PromotionRefused(f"gate {action} runs on the protected branch {name!r}, not on "
+                               f"{current or '(detached HEAD or no git checkout)'!r}", hint=hint)
+    return name
+
+
+def require_committed(root: Path, files: dict[str, Path], decided: dict[str, str]) -> None:
+    """Refuse unless every file of ``files`` inside ``root`` is committed, unmodified, and its
+    committed bytes have the sha256 the decision recorded (``decided[what]``, where given).
+
+    ``files`` maps a description (``manifest``, ``policy``, ``eval data``) to a path. A file
+    outside the repository (a policy bundled with edge-gate) is not git's to check.
+
+    Raises:
+        LineageError: a file is untracked, modified or staged, or its committed bytes differ
+            from the decided ones (the message names the file).
+    """
+    top = root.resolve()
+    for what, path in files.items():
+        resolved = path.resolve()
+        if not resolved.is_relative_to(top):
+            continue
+        rel = resolved.relative_to(top).as_posix()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", rel],
+                                cwd=root, capture_output=True, text=True, check=False)
+        if status.returncode != 0 or status.stdout.strip():
+            state = status.stdout.strip()[:2].strip() or "not in a git checkout"
+            raise LineageError(f"the {what} {rel} is not committed as it is (git status: {state}); a "
+                               f"promotion is bound to a clean, committed tree",
+                               hint="commit the file, then decide and record again")
+        blob = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=root, capture_output=True, check=False)
+        if blob.returncode != 0:
+            raise LineageError(f"the {what} {rel} is not in commit HEAD", hint="commit it first")
+        if what in decided and hashlib.sha256(blob.stdout).hexdigest() != decided[what]:
+            raise LineageError(f"the committed {what} {rel} is not the one decided (sha256 "
+                               f"{hashlib.sha256(blob.stdout).hexdigest()[:12]} committed, "
+                               f"{decided[what][:12]} decided)", hint="decide and record again")
 
 
 def events_experiment(model: str) -> str:
@@ -78,13 +152,12 @@ def promote(root: Path, manifest: Path, target: str | None = None,
 
     loaded, policy = load_pair(manifest)
     model = loaded.manifest.name
+    require_protected_branch(root, protected_branch, "promote")
     git = git_info(root)
-    branch = protected_branch or os.environ.get("GATE_PROTECTED_BRANCH") or DEFAULT_PROTECTED_BRANCH
-    if git["branch"] != branch and os.environ.get("GITHUB_REF_PROTECTED") != "true":
-        raise PromotionRefused(f"gate promote runs on the protected branch {branch!r}, not on "
-                               f"{git['branch'] or '(no branch)'!r}", hint="--branch names another one")
     decision = read_decision(root, model)
     check_fresh_decision(decision, loaded.sha256, policy.sha256)
+    require_committed(root, {"manifest": loaded.path, "policy": policy.path, "eval data": loaded.eval_path()},
+                      {"manifest": decision["manifest_sha256"], "policy": decision["policy_sha256"]})
     if decision["verdict"] not in PASSING:
         raise PromotionRefused(f"the decision for {model} is {decision['verdict'].upper()}: a failing, "
                                f"inconclusive or errored decision never promotes")
@@ -132,14 +205,17 @@ def promote(root: Path, manifest: Path, target: str | None = None,
     return with_retry(move, f"promote {name} v{version.version}")
 
 
-def rollback(root: Path, model: str) -> dict[str, Any]:
-    """Swap ``champion`` and ``previous`` of ``edge-gate.<model>``.
+def rollback(root: Path, model: str, protected_branch: str | None = None) -> dict[str, Any]:
+    """Swap ``champion`` and ``previous`` of ``edge-gate.<model>``, on the protected branch only
+    (:func:`require_protected_branch`, the same check as ``promote``).
 
     Returns ``{"model", "champion", "previous"}`` after the swap.
 
     Raises:
+        PromotionRefused: not on the protected branch (exit 1).
         LineageError: either alias resolves to no version (never set, or its version deleted).
     """
+    require_protected_branch(root, protected_branch, "rollback")
     _, client, _ = open_client(root)
     name = registered_name(model)
     champion = require_alias(client, name, "champion")
