@@ -1,7 +1,9 @@
 """The `gate` command line: parse, dispatch to one command module, map errors to exit codes.
 
 This is the one place where exceptions become messages and exit codes (shared/STYLE.md):
-a :class:`~gate.errors.GateError` prints ``error: <message>`` on one line and exits with its
+a :class:`~gate.errors.GateError` prints ``error: <message>`` on one line (control characters
+shown escaped, :func:`~gate.reports.escaping.one_line`, so quoted input cannot start a workflow
+command) and exits with its
 code; anything unexpected is an internal error (exit 3), never a pass and never a "blocked".
 Set ``GATE_DEBUG=1`` to see the traceback of an internal error.
 """
@@ -17,6 +19,7 @@ import traceback
 from gate import __version__
 from gate.commands import COMMANDS
 from gate.errors import ExitCode, GateError
+from gate.reports.escaping import one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args))
     except GateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one top-level handler: an unexpected failure is exit 3
         if os.environ.get("GATE_DEBUG"):
             traceback.print_exc()
-        print(f"internal error: {type(exc).__name__}: {exc} (set GATE_DEBUG=1 for the traceback)",
+        print(f"internal error: {type(exc).__name__}: {one_line(exc)} (set GATE_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return int(ExitCode.ERROR)
 

@@ -19,8 +19,9 @@ from gate.errors import ExitCode
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("report", help="write CI reports (summary, comment, JUnit, SARIF, annotations)")
     p.add_argument("manifests", nargs="*", type=Path, help="the manifests that were decided")
-    p.add_argument("--fail-on", choices=("fail", "inconclusive", "warn"), default="inconclusive",
-                   help="least severe outcome that fails the check (default: inconclusive)")
+    p.add_argument("--fail-on", choices=("fail", "inconclusive", "warn"), default="fail",
+                   help="also fail on this outcome, besides what the policy blocks: inconclusive, "
+                        "warn (waived too), or fail (default: exactly the policy's decision)")
     p.add_argument("--decide-exit-code", type=int, default=0, help="`gate decide`'s exit code")
     p.add_argument("--markdown", type=Path, help="write the full markdown report here")
     p.add_argument("--summary", type=Path, help="append the report, capped at 1 MiB (GITHUB_STEP_SUMMARY)")

@@ -18,7 +18,8 @@ from gate.errors import ExitCode, GateError
 from gate.verdict.decision import Decision
 from gate.verdict.rules import Verdict
 
-#: ``--fail-on`` levels: the least severe outcome that fails the check. ERROR and FAIL always do.
+#: ``--fail-on`` levels: the least severe outcome that fails the check besides what the
+#: policies block. ERROR and FAIL always do; see :func:`conclusion`.
 FAIL_ON = ("fail", "inconclusive", "warn")
 #: Finding kinds, worst first (GitHub shows only the first annotations of a step).
 RANK = {"error": 0, "fail": 1, "inconclusive": 2, "waived": 3}
@@ -117,13 +118,18 @@ def findings(reported: list[Reported]) -> list[Finding]:
     return sorted(found, key=lambda f: RANK[f.kind])  # stable: manifest order within a kind
 
 
-def conclusion(reported: list[Reported], fail_on: str, decide_exit_code: int = 0) -> tuple[str, int]:
+def conclusion(reported: list[Reported], fail_on: str = "fail", decide_exit_code: int = 0) -> tuple[str, int]:
     """The check's ``(verdict, exit code)`` over all manifests.
 
     verdict is the worst decision verdict (``error`` for a manifest without a decision), or
-    ``skipped`` when there was nothing to gate. The exit code keeps the contract of
-    :mod:`gate.errors`: 2 when ``gate decide`` reported bad input, 3 for any error, 1 for a
-    FAIL, and 1 for INCONCLUSIVE or WAIVED findings only when ``fail_on`` asks for it.
+    ``skipped`` when there was nothing to gate. The exit code starts from each decision's own
+    :attr:`~gate.verdict.decision.Decision.exit_code` (the policy's ``inconclusive`` mode
+    already applied there) and keeps the contract of :mod:`gate.errors`: 2 when ``gate decide``
+    reported bad input, 3 for any error, 1 when a decision blocks. ``fail_on`` can only make
+    the check stricter than the policies: ``inconclusive`` also blocks an INCONCLUSIVE decision
+    that its policy lets through (``warn``, ``neutral``), ``warn`` also blocks one that passed
+    only thanks to a waiver, ``fail`` adds nothing. It never lets through what a committed
+    policy blocks: the workflow file is not where a gate is loosened.
     """
     if fail_on not in FAIL_ON:
         raise ValueError(f"fail_on must be one of {FAIL_ON}, not {fail_on!r}")
@@ -133,12 +139,17 @@ def conclusion(reported: list[Reported], fail_on: str, decide_exit_code: int = 0
         return "skipped", int(ExitCode.PASS)
     kinds = {f.kind for f in findings(reported)}
     verdicts = {rep.verdict for rep in reported}
-    if "error" in kinds or Verdict.ERROR in verdicts or decide_exit_code == ExitCode.ERROR:
+    codes = {rep.decision.exit_code for rep in reported if rep.decision is not None}
+    if ("error" in kinds or Verdict.ERROR in verdicts or decide_exit_code == ExitCode.ERROR
+            or ExitCode.ERROR in codes):
         return "error", int(ExitCode.ERROR)
+    blocked = ExitCode.BLOCKED in codes
     if Verdict.FAIL in verdicts:
         return "fail", int(ExitCode.BLOCKED)
     if Verdict.INCONCLUSIVE in verdicts:
-        return "inconclusive", int(ExitCode.BLOCKED if fail_on in ("inconclusive", "warn") else ExitCode.PASS)
+        blocked = blocked or fail_on in ("inconclusive", "warn")
+        return "inconclusive", int(ExitCode.BLOCKED if blocked else ExitCode.PASS)
     if "waived" in kinds:  # passed only thanks to a waiver: a warning
-        return "waived", int(ExitCode.BLOCKED if fail_on == "warn" else ExitCode.PASS)
-    return "pass", int(ExitCode.PASS)
+        blocked = blocked or fail_on == "warn"
+        return "waived", int(ExitCode.BLOCKED if blocked else ExitCode.PASS)
+    return "pass", int(ExitCode.BLOCKED if blocked else ExitCode.PASS)

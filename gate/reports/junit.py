@@ -12,10 +12,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from gate.reports.collect import Reported
+from gate.reports.escaping import xml_text
 from gate.verdict.rules import Verdict
 
 
 def _case(suite: ET.Element, classname: str, name: str, verdict: str, message: str, body: str) -> None:
+    classname, name, message, body = map(xml_text, (classname, name, message, body))
     case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
     if verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE):
         ET.SubElement(case, "failure", message=message, type=verdict).text = body
@@ -37,13 +39,15 @@ def render_junit(reported: list[Reported]) -> str:
     root = ET.Element("testsuites", name="edge-gate")
     for rep in reported:
         if rep.decision is None:
-            suite = ET.SubElement(root, "testsuite", name=f"edge-gate.{rep.model}", file=rep.manifest)
+            suite = ET.SubElement(root, "testsuite", name=xml_text(f"edge-gate.{rep.model}"),
+                                  file=xml_text(rep.manifest))
             _case(suite, f"edge-gate.{rep.model}", "decision", Verdict.ERROR, rep.problem or "no decision", "")
             _count(suite)
             continue
         for t in rep.decision.targets:
             classname = f"edge-gate.{rep.model}.{t.target}"
-            suite = ET.SubElement(root, "testsuite", name=f"{rep.model}/{t.target_id}", file=rep.manifest)
+            suite = ET.SubElement(root, "testsuite", name=xml_text(f"{rep.model}/{t.target_id}"),
+                                  file=xml_text(rep.manifest))
             if t.error:
                 _case(suite, classname, "measurements", Verdict.ERROR, t.error, t.error)
             for r in t.rules:

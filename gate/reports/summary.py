@@ -32,7 +32,7 @@ def render_run(reported: list[Reported], verdict: str, exit_code: int, fail_on: 
         "",
         f"{len(reported)} manifest(s) gated"
         f"{f' at commit `{escape(commit[:12])}`' if commit else ''}; the check exits {exit_code} "
-        f"(it fails on: {', '.join(fails_on)}).",
+        f"(it fails on: {', '.join(fails_on)}, and on what a policy blocks).",
     ]
     if artifact_hint:
         head.append(f"Full report and measurements: {artifact_hint}.")

@@ -48,6 +48,15 @@ EXIT_CODES = {
 }
 
 
+def exit_code_for(verdict: Verdict, inconclusive: str) -> int:
+    """The exit code of a decision with ``verdict`` under the policy's ``inconclusive`` mode:
+    :data:`EXIT_CODES`, except that INCONCLUSIVE exits 0 under ``warn`` and ``neutral``.
+    The one place the check's exit code comes from (``gate decide`` and ``gate report``)."""
+    if verdict == Verdict.INCONCLUSIVE and inconclusive != "block":
+        return int(ExitCode.PASS)
+    return int(EXIT_CODES[verdict])
+
+
 class RuleResult(BaseModel):
     """One rule on one target, with the numbers behind its verdict."""
 
@@ -265,9 +274,8 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
     sel = _mark_frontier(targets, weights)
     verdict = worst([t.verdict for t in targets])
     mode = policy.policy.statistics.inconclusive
-    exit_code = EXIT_CODES[verdict]
+    exit_code = exit_code_for(verdict, mode)
     if verdict == Verdict.INCONCLUSIVE and mode != "block":
-        exit_code = ExitCode.PASS
         notes.append(f"INCONCLUSIVE does not block under this policy (inconclusive: {mode})")
     return Decision(
         model=loaded.manifest.name, task=loaded.manifest.task,

@@ -11,11 +11,12 @@ import pytest
 from gate import layout
 from gate.config.schema import sha256_file
 from gate.reports.annotations import render_annotations
-from gate.reports.collect import collect, conclusion, findings
+from gate.cli import main
+from gate.reports.collect import FAIL_ON, collect, conclusion, findings
 from gate.reports.junit import render_junit
 from gate.reports.sarif import render_sarif
 from gate.reports.summary import cap, cap_comment, render_run
-from gate.verdict.decision import Decision, RuleResult, TargetResult
+from gate.verdict.decision import Decision, RuleResult, TargetResult, exit_code_for
 from gate.verdict.rules import Verdict
 
 MANIFEST = """\
@@ -46,13 +47,14 @@ def target(name: str, verdict: Verdict, rules: list[RuleResult], error: str | No
                         verdict=verdict, error=error, rules=rules, config_hash="0" * 16)
 
 
-def write_run(root: Path, targets: list[TargetResult], verdict: Verdict) -> Path:
+def write_run(root: Path, targets: list[TargetResult], verdict: Verdict, inconclusive: str = "block") -> Path:
     manifest = root / "models/demo/gate.yaml"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text(MANIFEST)
     d = Decision(model="demo", task="sentence-embedding", manifest="models/demo/gate.yaml",
                  manifest_sha256=sha256_file(manifest), policy="edge-default", policy_path="p.yaml",
-                 policy_sha256="x", primary_metric="nn10_overlap", verdict=verdict, exit_code=0,
+                 policy_sha256="x", primary_metric="nn10_overlap", verdict=verdict,
+                 exit_code=exit_code_for(verdict, inconclusive), inconclusive_mode=inconclusive,
                  decided_at="2026-11-29T00:00:00+00:00", targets=targets)
     out = root / layout.decision_file("demo")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -118,22 +120,39 @@ def test_annotations_cap_ten_per_level_worst_first(tmp_path: Path) -> None:
     assert lines[-1].startswith("::notice title=edge-gate::edge-gate: 13 error(s), 11 warning(s) over 1 manifest(s); 4 not shown")
 
 
-@pytest.mark.parametrize(("verdicts", "fail_on", "expected"), [
-    ([Verdict.PASS], "inconclusive", ("pass", 0)),
-    ([Verdict.WAIVED], "inconclusive", ("waived", 0)),
-    ([Verdict.WAIVED], "warn", ("waived", 1)),
-    ([Verdict.INCONCLUSIVE], "fail", ("inconclusive", 0)),
-    ([Verdict.INCONCLUSIVE], "inconclusive", ("inconclusive", 1)),
-    ([Verdict.FAIL], "fail", ("fail", 1)),
-    ([Verdict.ERROR], "fail", ("error", 3)),
-])
-def test_conclusion_by_fail_on(tmp_path: Path, verdicts: list[Verdict], fail_on: str, expected: tuple[str, int]) -> None:
-    rules = [rule("r", v) for v in verdicts]
-    overall = Verdict.PASS if verdicts == [Verdict.WAIVED] else verdicts[0]
-    write_run(tmp_path, [target("fast", overall, rules)], overall)
+#: (rule verdict, policy's inconclusive mode, --fail-on) -> the check's (verdict, exit code).
+#: Every pair of mode and fail-on for INCONCLUSIVE: fail-on only tightens the policy; the
+#: policy's `block` blocks whatever fail-on says, `warn`/`neutral` block only when fail-on asks.
+CONCLUSIONS = {
+    **{(Verdict.INCONCLUSIVE, "block", f): ("inconclusive", 1) for f in FAIL_ON},
+    **{(Verdict.INCONCLUSIVE, m, "fail"): ("inconclusive", 0) for m in ("warn", "neutral")},
+    **{(Verdict.INCONCLUSIVE, m, f): ("inconclusive", 1) for m in ("warn", "neutral") for f in ("inconclusive", "warn")},
+    **{(Verdict.WAIVED, m, f): ("waived", 1 if f == "warn" else 0) for m in ("block", "warn", "neutral") for f in FAIL_ON},
+    **{(Verdict.PASS, m, f): ("pass", 0) for m in ("block", "warn", "neutral") for f in FAIL_ON},
+    **{(Verdict.FAIL, m, f): ("fail", 1) for m in ("block", "warn", "neutral") for f in FAIL_ON},
+    **{(Verdict.ERROR, m, f): ("error", 3) for m in ("block", "warn", "neutral") for f in FAIL_ON},
+}
+
+
+@pytest.mark.parametrize(("case", "expected"), CONCLUSIONS.items(), ids=["-".join(map(str, k)) for k in CONCLUSIONS])
+def test_conclusion_by_policy_mode_and_fail_on(tmp_path: Path, case: tuple[Verdict, str, str],
+                                                expected: tuple[str, int]) -> None:
+    verdict, mode, fail_on = case
+    overall = Verdict.PASS if verdict == Verdict.WAIVED else verdict
+    write_run(tmp_path, [target("fast", overall, [rule("r", verdict)])], overall, inconclusive=mode)
     reported = collect([tmp_path / "models/demo/gate.yaml"], tmp_path)
     assert conclusion(reported, fail_on) == expected
     assert conclusion(reported, fail_on, decide_exit_code=2) == ("error", 2)
+
+
+def test_report_exits_with_the_decisions_code_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gate report` without --fail-on: an INCONCLUSIVE decision under `inconclusive: warn`
+    passes the check (exit 0); under the default `block` it blocks (exit 1)."""
+    monkeypatch.chdir(tmp_path)
+    for mode, code in (("warn", 0), ("block", 1)):
+        write_run(tmp_path, [target("fast", Verdict.INCONCLUSIVE, [rule("r", Verdict.INCONCLUSIVE)])],
+                  Verdict.INCONCLUSIVE, inconclusive=mode)
+        assert main(["report", "models/demo/gate.yaml"]) == code
 
 
 def test_a_missing_or_outdated_decision_is_an_error(tmp_path: Path) -> None:

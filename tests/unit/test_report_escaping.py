@@ -39,3 +39,44 @@ def test_escape_and_code_spans() -> None:
     assert escape("a|b") == "a\\|b"
     assert escape("x\ny") == "x y"
     assert code("a`b") == "`a'b`"
+
+
+#: A waiver reason or error message built to steer each sink: workflow commands on new lines,
+#: a rich closing tag (MarkupError before), control characters XML cannot hold, an ANSI escape.
+HOSTILE = ("ok\n::add-mask::secret\n::error file=gate.yaml::forged\r\n::stop-commands::tok "
+           "[/docs/x] [bold red]x[/] \x00\x01\x08\x1b[31m\u202e")
+
+
+def test_terminal_output_cannot_start_a_workflow_command_or_crash_rich(capsys) -> None:  # type: ignore[no-untyped-def]
+    from gate.reports.terminal import print_decision
+
+    d = decision_with(HOSTILE)
+    d.targets.append(d.targets[0].model_copy(update={"target": "e", "verdict": Verdict.ERROR, "error": HOSTILE}))
+    print_decision(d)
+    out = capsys.readouterr().out
+    assert not [line for line in out.splitlines() if line.lstrip().startswith("::")], out
+    assert "\x1b" not in out and "\x00" not in out
+    assert "[/docs/x]" in out and "\\n::add-mask::secret" in out  # shown as text, not interpreted
+
+
+def test_junit_with_control_characters_parses() -> None:
+    import xml.etree.ElementTree as ET
+
+    from gate.reports.collect import Reported
+    from gate.reports.junit import render_junit
+
+    xml = render_junit([Reported("models/m/gate.yaml", "m", decision=decision_with(HOSTILE))])
+    skipped = ET.fromstring(xml).find(".//skipped")
+    assert skipped is not None and skipped.get("message", "").startswith("waived by ok\n::add-mask")
+    assert "\\u0000\\u0001\\u0008\\u001b[31m" in skipped.get("message", "")
+
+
+def test_cli_error_lines_stay_one_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from gate.cli import main
+
+    bad = tmp_path / "policy.yaml"
+    bad.write_text('version: 1\nname: p\nrules:\n  - {id: s, metric: latency_p50_ms, compare: speedup, min: 2,'
+                   ' "key\\n::add-mask::x": 1}\n')
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\\n::add-mask::x" in err, err
