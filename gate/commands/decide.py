@@ -43,18 +43,21 @@ def run(args: argparse.Namespace) -> int:
     pairs = [load_pair(p, args.policy) for p in paths]  # every input is valid before deciding
     code = ExitCode.PASS
     for loaded, policy in pairs:
+        # A decision.json exists only for a decision that completed: the previous one goes
+        # first, the new one is written last (atomically), after the report it summarises.
+        (root / layout.decision_file(loaded.manifest.name)).unlink(missing_ok=True)
         decision = decide(loaded, policy, root)
         measurements = {}
         for t in decision.targets:
             if t.measurements and t.error is None:
                 measurements[t.target] = json.loads((root / t.measurements).read_text())
-        write_json_atomic(root / layout.decision_file(decision.model), decision.dump())
         write_json_atomic(root / layout.certificate_file(decision.model), certificate(decision, measurements))
         report = root / layout.report_file(decision.model)
         hints = {t.target: hints_for(t.rules, measurements[t.target]) for t in decision.targets
                  if t.target in measurements}
         plots = write_plots(decision, measurements, report.parent)
         report.write_text(render_markdown(decision, measurements, hints=hints, plots=plots))
+        write_json_atomic(root / layout.decision_file(decision.model), decision.dump())
         if not args.quiet:
             print_decision(decision)
             print(f"decision: {layout.decision_file(decision.model)}  report: {layout.report_file(decision.model)}")

@@ -16,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("promote", help="move alias champion to the passing candidate (protected branch)")
     p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
     p.add_argument("--target", help="promote this target instead of the recommended one")
+    p.add_argument("--policy", type=Path, help="the policy `gate decide --policy` used instead of the manifests' own")
     p.add_argument("--branch", help="the protected branch (default $GATE_PROTECTED_BRANCH or main)")
     p.add_argument("--new-hardware", action="store_true",
                    help="promote even though the champion was measured on another hardware fingerprint")
@@ -34,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         with stdout_to_stderr():
             result = promote(root, path, target=args.target, protected_branch=args.branch,
-                             new_hardware=args.new_hardware)
+                             new_hardware=args.new_hardware, policy_override=args.policy)
         print(json.dumps(result))
     return ExitCode.PASS

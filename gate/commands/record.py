@@ -1,6 +1,8 @@
 """``gate record``: write the decisions' lineage to MLflow (runs, artifacts, model versions).
 
-Recording the same commit and manifest again updates the same runs and versions. A passing
+Recording the same commit and manifest again updates the same runs and versions. Nothing is
+written while the evidence chain is broken (:func:`gate.lineage.evidence.verify_decision`:
+a measured file changed, or deciding again gives another verdict): exit 3. A passing
 decision also points alias ``candidate`` at its recommended candidate.
 """
 
@@ -16,20 +18,23 @@ from gate.errors import ExitCode
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("record", help="record decisions, measurements and candidates in MLflow")
     p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
+    p.add_argument("--policy", type=Path, help="the policy `gate decide --policy` used instead of the manifests' own")
 
 
 def run(args: argparse.Namespace) -> int:
     from gate import progress
-    from gate.config.manifest import load_manifest
-    from gate.lineage.runs import record
+    from gate.config.loading import load_pair
+    from gate.lineage.evidence import verify_decision
+    from gate.lineage.runs import read_decision, record
     from gate.lineage.store import stdout_to_stderr
     from gate.plan.dvcfile import find_manifests
 
     root = Path.cwd()
     paths = args.manifests or find_manifests(root)
-    for path in paths:
-        loaded = load_manifest(path)
+    pairs = [load_pair(p, args.policy) for p in paths]  # every input is valid before recording
+    for loaded, policy in pairs:
         model = loaded.manifest.name
+        verify_decision(root, loaded, policy, read_decision(root, model))
         with progress.step(f"{model}: recording lineage in MLflow"):
             with stdout_to_stderr():
                 result = record(root, model, eval_source=loaded.eval_path())

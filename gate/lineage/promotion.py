@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import LineageError, PromotionRefused
+from gate.lineage.evidence import verify_decision
 from gate.lineage.runs import git_info, read_decision, record_key
 from gate.lineage.store import experiment_id, log_tags, open_client, with_retry
 from gate.lineage.versions import (
@@ -133,7 +134,8 @@ def check_fresh_decision(decision: dict[str, Any], manifest_sha256: str, policy_
 
 
 def promote(root: Path, manifest: Path, target: str | None = None,
-            protected_branch: str | None = None, new_hardware: bool = False) -> dict[str, Any]:
+            protected_branch: str | None = None, new_hardware: bool = False,
+            policy_override: Path | None = None) -> dict[str, Any]:
     """Move ``champion`` to this commit's recommended (or the named) passing candidate.
 
     A candidate measured on another hardware fingerprint than the current champion (CPU
@@ -146,11 +148,13 @@ def promote(root: Path, manifest: Path, target: str | None = None,
         PromotionRefused: not on the protected branch; the decision or the target is not
             passing (exit 1).
         LineageError: stale decision; candidate not recorded at this commit; MLflow failure.
+        EvidenceError: a measured file changed since the decision
+            (:func:`gate.lineage.evidence.verify_decision`).
         ConfigError: the manifest or policy is invalid.
     """
     from gate.config.loading import load_pair
 
-    loaded, policy = load_pair(manifest)
+    loaded, policy = load_pair(manifest, policy_override)
     model = loaded.manifest.name
     require_protected_branch(root, protected_branch, "promote")
     git = git_info(root)
@@ -170,6 +174,7 @@ def promote(root: Path, manifest: Path, target: str | None = None,
     if chosen is None or chosen["verdict"] not in PASSING:
         which = "no target" if chosen is None else f"target {chosen['target']!r}"
         raise PromotionRefused(f"{which} of {model} is passing; nothing can be promoted")
+    verify_decision(root, loaded, policy, decision, promote=chosen["target"])
     _, client, _ = open_client(root)
     name = registered_name(model)
     key = record_key(git["commit"], model, decision["manifest_sha256"], chosen["target"])

@@ -58,3 +58,12 @@ def minilm_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Callabl
     run("git", "commit", "-q", "-m", "manifest")
     run("dvc", "repro")
     return path, run
+
+
+@pytest.fixture(autouse=True)
+def _not_in_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These repositories are local checkouts: the protected branch is the checked-out one,
+    also when this suite itself runs in GitHub Actions (tests/unit/test_protected_branch.py
+    simulates GitHub's variables; test_action.py passes its own to each step)."""
+    for var in ("GITHUB_ACTIONS", "GITHUB_EVENT_NAME", "GITHUB_REF", "GITHUB_REF_PROTECTED", "GITHUB_HEAD_REF"):
+        monkeypatch.delenv(var, raising=False)
