@@ -5,8 +5,12 @@ actions/download-artifact writes), each with that leg's ``measurements.json`` (a
 ``candidate/`` folder, for ``gate record``). Each is copied, unread and unjudged, to
 ``build/gate/<model>/targets/<target>/``;
 ``gate decide`` then judges it. A leg that never reported has no folder, so its target stays
-unmeasured and ``gate decide`` makes it an ERROR; stale files from an earlier run in the same
-workspace are removed first, so they cannot stand in for a missing leg.
+unmeasured and ``gate decide`` makes it an ERROR.
+
+Nothing is deleted that is not replaced: a folder without any leg artifact is bad input
+(exit 2) and changes nothing, and measurements already in place that no leg replaced are
+kept and named on the output, so that a stale file is visible, not silently lost or judged
+as this run's. (CI jobs start from a clean workspace, where there are none.)
 """
 
 from __future__ import annotations
@@ -30,15 +34,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.legs.is_dir():
         raise ConfigError(f"{args.legs} is not a folder of downloaded leg artifacts")
     root = Path.cwd()
-    for stale in (root / layout.OUT_ROOT).glob("*/targets/*/measurements.json"):
-        stale.unlink()
-    placed = 0
+    legs = []
     for folder in sorted(p for p in args.legs.iterdir() if p.is_dir()):
         names = parse_artifact_name(folder.name)
-        src = folder / "measurements.json"
-        if names is None or not src.is_file():
+        if names is None or not (folder / "measurements.json").is_file():
             print(f"skipped {folder.name}: not an edge-gate leg artifact with measurements.json")
             continue
+        legs.append((folder, names))
+    if not legs:
+        raise ConfigError(f"{args.legs} holds no edge-gate leg artifact (edge-gate.<model>.<target>/"
+                          f"measurements.json); nothing was gathered and nothing was changed")
+    replaced = {root / layout.measurements_file(*names) for _, names in legs}
+    for kept in sorted(set((root / layout.OUT_ROOT).glob("*/targets/*/measurements.json")) - replaced):
+        print(f"kept {kept.relative_to(root)}: no leg of this run replaced it")
+    placed = 0
+    for folder, names in legs:
+        src = folder / "measurements.json"
         dest = root / layout.measurements_file(*names)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
