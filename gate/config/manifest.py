@@ -270,9 +270,20 @@ class LoadedManifest:
             params["generation"] = m.generation.model_dump()
         return params
 
+    @cached_property
+    def eval_sha256(self) -> str:
+        """sha256 of the eval set file's bytes."""
+        return sha256_file(self.eval_path())
+
     def config_hash(self, name: str) -> str:
-        """Hash of everything that determines target ``name``'s candidate (16 hex digits)."""
-        return sha256_json(self.target_params(name))[:16]
+        """Hash of everything that determines target ``name``'s measurements (16 hex digits):
+        its candidate (:meth:`target_params`, which includes the baseline's), the measure
+        settings (:meth:`measure_params`: threads, runs, rounds, ...) and the eval set's bytes.
+        A ``measurements.json`` written for another hash is stale, never judged: a failed
+        ``dvc repro`` after any of these changed leaves measurements that no longer describe
+        the manifest."""
+        return sha256_json({"target": self.target_params(name), "measure": self.measure_params(),
+                            "eval_sha256": self.eval_sha256})[:16]
 
 
 def _inside(path: Path, root: Path, what: str, where: str, shown: str | None = None) -> Path:
