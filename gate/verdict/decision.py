@@ -5,6 +5,8 @@ verdicts from here and never recompute them. Rules:
 
 * a target whose measurements are missing, unreadable, or stale (computed for another config
   hash than the manifest now gives) is ERROR;
+* a target whose measurements are not physical (a metric not a finite number, a negative
+  latency, memory, size or rate: :func:`physical_problem`) is ERROR;
 * a target whose baseline and candidate ran on different hardware fingerprints is ERROR:
   they are never compared (shared case C03);
 * a rule's verdict comes from the confidence interval of its value (:mod:`gate.verdict.intervals`):
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from pydantic import BaseModel
 
 from gate import layout
 from gate.config.manifest import LoadedManifest, Target
-from gate.config.policy import LoadedPolicy, Rule
+from gate.config.policy import GENERIC_METRICS, LoadedPolicy, Rule
 from gate.config.schema import sha256_file
 from gate.errors import ExitCode
 from gate.stages.failures import read_failure
@@ -197,6 +200,27 @@ def _changed_artifacts(doc: dict[str, Any], root: Path, model: str, target: str)
     return changed
 
 
+def physical_problem(doc: dict[str, Any]) -> str | None:
+    """Why a measurements document cannot describe a real measurement, or None.
+
+    Every metric must be a finite number (a boolean is not one); the generic ones (latency
+    in ms, memory and sizes in bytes, throughput in items/s; :data:`GENERIC_METRICS`) and every
+    latency sample must also be non-negative. Task metrics (a cosine may be negative) are only
+    required to be finite.
+    """
+    for role in ("baseline", "candidate"):
+        for name, value in doc[role]["metrics"].items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                return f"{role} {name} is {value!r}, not a finite number"
+            if name in GENERIC_METRICS and value < 0:
+                return f"{role} {name} is {value!r}: a latency, memory, size or rate is never negative"
+        rounds = (doc.get("samples") or {}).get("latency_rounds_ms", {}).get(role, [])
+        for sample in (x for r in rounds for x in r):
+            if isinstance(sample, bool) or not isinstance(sample, int | float) or not math.isfinite(sample) or sample < 0:
+                return f"{role} latency sample {sample!r} ms is not a finite non-negative number"
+    return None
+
+
 def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, root: Path,
                   today: dt.date, notes: list[str]) -> TargetResult:
     """Apply ``policy`` to one target's ``measurements.json`` (see the module docstring)."""
@@ -226,6 +250,12 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
             f"baseline (hardware {fingerprints['baseline']}) and candidate (hardware "
             f"{fingerprints['candidate']}) were measured on different machines; they are never compared",
             str(rel))
+    try:
+        problem = physical_problem(doc)
+    except (KeyError, TypeError, AttributeError) as exc:
+        problem = f"malformed: {exc!r}"
+    if problem is not None:
+        return _target_error(target, config_hash, f"unphysical measurements {rel}: {problem}", str(rel))
     changed = _changed_artifacts(doc, root, loaded.manifest.name, target.name)
     if changed:
         return _target_error(

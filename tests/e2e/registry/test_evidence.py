@@ -78,3 +78,24 @@ def test_a_decision_edited_to_pass_is_decided_again(new_repo) -> None:  # type: 
         assert "deciding again from the files gives FAIL, decision.json says PASS" in refused.stderr
         assert f"{TARGET} pass -> fail" in refused.stderr
     assert versions(repo) == []
+
+
+@pytest.mark.parametrize("store_uri", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("metric", "value", "why"), [
+    ("latency_p50_ms", -5.0, "is never negative"),
+    ("model_memory_bytes", True, "not a finite number"),
+    ("model_size_bytes", "1e6", "not a finite number"),
+    ("nn10_overlap", None, "not a finite number"),
+])
+def test_unphysical_measurements_are_an_error(new_repo, metric, value, why) -> None:  # type: ignore[no-untyped-def]
+    """Attack 4: negative or boolean latencies, memory or sizes passed rules before."""
+    repo = new_repo()
+    repo.write_candidate(PASSING, scale=1.0)
+    path = repo.path / "build/gate" / repo.model / "targets" / TARGET / "measurements.json"
+    doc = json.loads(path.read_text())
+    doc["candidate"]["metrics"][metric] = value
+    path.write_text(json.dumps(doc))
+    d = repo.decide()
+    (t,) = d["targets"]
+    assert d["verdict"] == "error" and t["verdict"] == "error"
+    assert "unphysical measurements" in t["error"] and why in t["error"], t["error"]
