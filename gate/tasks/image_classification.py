@@ -43,6 +43,11 @@ def read_items(path: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def item_labels(line: str) -> str:
+    """The label field of an item line (``-`` when unlabelled), for the degenerate-set check."""
+    return line.split()[-1]
+
+
 def package_file(package: str, rel: str) -> Path:
     """A data file inside an installed package, found without importing the package."""
     spec = importlib.util.find_spec(package)
