@@ -216,7 +216,8 @@ def physical_problem(doc: dict[str, Any]) -> str | None:
                 return f"{role} {name} is {value!r}: a latency, memory, size or rate is never negative"
         rounds = (doc.get("samples") or {}).get("latency_rounds_ms", {}).get(role, [])
         for sample in (x for r in rounds for x in r):
-            if isinstance(sample, bool) or not isinstance(sample, int | float) or not math.isfinite(sample) or sample < 0:
+            number = isinstance(sample, int | float) and not isinstance(sample, bool)
+            if not number or not math.isfinite(sample) or sample < 0:
                 return f"{role} latency sample {sample!r} ms is not a finite non-negative number"
     return None
 
