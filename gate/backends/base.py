@@ -104,6 +104,12 @@ class Backend(Protocol):
 
     name: str
     recipe_model: type[Strict]
+    #: Capabilities as data, checked by ``load_manifest`` (exit 2 at the manifest's line) so a
+    #: manifest a backend cannot serve never reaches a stage: the tasks it builds candidates
+    #: for, and the tasks it builds a baseline for (empty: it never builds one). A plugin
+    #: without these attributes is not checked (:func:`capabilities`).
+    candidate_tasks: frozenset[str]
+    baseline_tasks: frozenset[str]
 
     def versions(self) -> dict[str, str]:
         """Versions of the frameworks this backend uses (without importing heavy ones twice)."""

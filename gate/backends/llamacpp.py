@@ -140,6 +140,9 @@ class LlamaCppBackend:
     """The ``llamacpp`` backend (see the module docstring)."""
 
     name = "llamacpp"
+    #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
+    candidate_tasks = frozenset({"text-generation"})
+    baseline_tasks = frozenset({"text-generation"})
     recipe_model = LlamaCppRecipe
 
     def versions(self) -> dict[str, str]:

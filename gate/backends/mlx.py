@@ -138,6 +138,9 @@ class MlxBackend:
     """The ``mlx`` backend (see the module docstring)."""
 
     name = "mlx"
+    #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
+    candidate_tasks = frozenset({"text-generation"})
+    baseline_tasks: frozenset[str] = frozenset()
     recipe_model = MlxRecipe
 
     def versions(self) -> dict[str, str]:

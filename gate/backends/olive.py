@@ -105,6 +105,9 @@ class OliveBackend:
     """The ``olive`` backend (see the module docstring)."""
 
     name = "olive"
+    #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
+    candidate_tasks = frozenset({"sentence-embedding", "image-classification"})
+    baseline_tasks = frozenset({"sentence-embedding", "image-classification"})
     recipe_model = OliveRecipe
 
     def versions(self) -> dict[str, str]:

@@ -136,6 +136,9 @@ class OnnxRuntimeBackend:
     """The ``onnxruntime`` backend (see the module docstring)."""
 
     name = "onnxruntime"
+    #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
+    candidate_tasks = frozenset({"sentence-embedding", "image-classification"})
+    baseline_tasks = frozenset({"sentence-embedding", "image-classification"})
     recipe_model = OrtRecipe
 
     def versions(self) -> dict[str, str]:

@@ -90,6 +90,9 @@ class OpenVinoBackend:
     """The ``openvino`` backend (see the module docstring)."""
 
     name = "openvino"
+    #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
+    candidate_tasks = frozenset({"sentence-embedding", "image-classification"})
+    baseline_tasks = frozenset({"sentence-embedding", "image-classification"})
     recipe_model = OvRecipe
 
     def versions(self) -> dict[str, str]:

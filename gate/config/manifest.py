@@ -286,6 +286,18 @@ class LoadedManifest:
                             "eval_sha256": self.eval_sha256})[:16]
 
 
+def _check_capability(backend: Any, role: str, task: str, where: str) -> None:
+    """Refuse a backend that cannot build a ``role`` (candidate, baseline) for ``task``, from
+    its declared ``candidate_tasks`` / ``baseline_tasks`` (a plugin that declares none is
+    not checked here; its stage reports what it cannot do)."""
+    tasks = getattr(backend, f"{role}_tasks", None)
+    if tasks is None or task in tasks:
+        return
+    can = f"builds {role}s for {', '.join(sorted(tasks))}" if tasks else f"never builds a {role}"
+    raise ConfigError(f"backend {backend.name!r} cannot build a {role} for task {task!r}: it {can}",
+                      location=where)
+
+
 def _inside(path: Path, root: Path, what: str, where: str, shown: str | None = None) -> Path:
     """``path`` resolved (symlinks followed); ConfigError at ``where`` if it leaves ``root``."""
     resolved = path.resolve()
@@ -357,10 +369,12 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
             )
         seen[target.name] = i
         backend = get_backend(target.backend, location=doc.where(("targets", i, "backend")))
+        _check_capability(backend, "candidate", manifest.task, doc.where(("targets", i, "backend")))
         recipes[target.name] = parse(
             doc, backend.recipe_model, prefix=("targets", i, "recipe"), data=target.recipe
         )
-    get_backend(manifest.baseline.backend, location=doc.where(("baseline", "backend")))
+    baseline_backend = get_backend(manifest.baseline.backend, location=doc.where(("baseline", "backend")))
+    _check_capability(baseline_backend, "baseline", manifest.task, doc.where(("baseline", "backend")))
     if (manifest.task == "text-generation") != (manifest.generation is not None):
         raise ConfigError(
             "a `generation:` section is required for task text-generation and only for it",
