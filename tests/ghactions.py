@@ -17,6 +17,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -240,6 +241,13 @@ class FakeGitHub:
         self.comments: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.requests: list[tuple[str, str]] = []
         self.read_only = False
+        #: Who the token is: None answers ``GET /user`` with 403, as for an Actions token,
+        #: whose comments GitHub attributes to ``github-actions[bot]``; a login acts as a PAT.
+        self.user_login: str | None = None
+        #: Seconds between the bytes of every answer (a trickling server), and an HTML page
+        #: with status 200 instead of JSON (a proxy's error page).
+        self.trickle_s = 0.0
+        self.html = False
         self._next_id = 1000
         owner = self
 
@@ -248,12 +256,22 @@ class FakeGitHub:
                 pass
 
             def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                html = owner.html
+                data = b"<html><body>Unicorn! Try again</body></html>" if html else json.dumps(body).encode()
+                self.send_response(200 if html else status)
+                self.send_header("Content-Type", "text/html" if html else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not owner.trickle_s:
+                    self.wfile.write(data)
+                    return
+                for i in range(len(data)):
+                    try:
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        return
+                    time.sleep(owner.trickle_s)
 
             def _handle(self, method: str) -> None:
                 url = urlparse(self.path)
@@ -289,6 +307,13 @@ class FakeGitHub:
     def route(self, method: str, path: str, query: dict[str, list[str]], payload: dict[str, Any]) -> tuple[int, Any]:
         forbidden = (403, {"message": "Resource not accessible by integration",
                            "documentation_url": "https://docs.github.com/rest/issues/comments"})
+        if path == "/user" and method == "GET":
+            if self.user_login is None:
+                return forbidden
+            return 200, {"login": self.user_login, "type": "User"}
+        if method in ("POST", "PATCH") and len(str(payload.get("body", ""))) > 65536:
+            return 422, {"message": "Validation Failed", "errors": [{"field": "body", "code": "too_long"}]}
+        author = {"login": self.user_login or "github-actions[bot]", "type": "User" if self.user_login else "Bot"}
         m = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments", path)
         if m:
             key = (m.group(1), int(m.group(2)))
@@ -301,7 +326,7 @@ class FakeGitHub:
                 if self.read_only:
                     return forbidden
                 self._next_id += 1
-                comment = {"id": self._next_id, "body": payload["body"],
+                comment = {"id": self._next_id, "body": payload["body"], "user": author,
                            "html_url": f"https://github.com/{key[0]}/pull/{key[1]}#issuecomment-{self._next_id}"}
                 self.comments.setdefault(key, []).append(comment)
                 return 201, comment

@@ -14,8 +14,10 @@ from gate.reports.markdown import ICONS, escape
 
 #: GitHub's limit on one step's summary, in bytes.
 STEP_SUMMARY_MAX_BYTES = 1024 * 1024
-#: GitHub's limit on an issue comment body, in characters.
-COMMENT_MAX_CHARS = 65536
+#: GitHub's limit on an issue comment body, in characters, less room for the sticky
+#: comment's marker line that :func:`gate.github.upsert_comment` puts first (which cuts again
+#: to the exact limit should a workflow name make the marker longer than this room).
+COMMENT_MAX_CHARS = 65536 - 512
 CONCLUSION_ICONS = {**ICONS, "skipped": "⏭️ SKIPPED"}
 
 

@@ -21,6 +21,7 @@ from gate.github import (
 )
 
 REPO_NAME = "acme/models"
+BOT = {"login": "github-actions[bot]", "type": "Bot"}
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_first_push_creates_and_second_push_updates_the_same_comment(github, tmp
 def test_the_marker_is_found_on_a_later_page(github, tmp_path) -> None:  # type: ignore[no-untyped-def]
     mark = marker("model-gate")
     others = [{"id": i, "body": f"comment {i}"} for i in range(1, 131)]
-    github.comments[(REPO_NAME, 7)] = [*others, {"id": 500, "body": f"{mark}\nold report"}]
+    github.comments[(REPO_NAME, 7)] = [*others, {"id": 500, "body": f"{mark}\nold report", "user": BOT}]
     client = GitHubClient(github.url, github.token)
     try:
         outcome = upsert_comment(client, PullRequest(REPO_NAME, 7, fork=False), "new report", mark)
@@ -70,7 +71,7 @@ def test_the_marker_is_found_on_a_later_page(github, tmp_path) -> None:  # type:
         client.close()
     assert outcome.action == "updated" and outcome.comment_id == 500
     assert github.comments[(REPO_NAME, 7)][-1]["body"] == f"{mark}\nnew report"
-    pages = [p for m, p in github.requests if m == "GET"]
+    pages = [p for m, p in github.requests if m == "GET" and p != "/user"]
     assert len(pages) == 2
 
 
@@ -103,3 +104,49 @@ def test_not_a_pull_request_and_no_token_are_skipped(github, tmp_path) -> None: 
     outcome = comment_from_env("x", no_token)
     assert outcome.action == "skipped" and "no token" in outcome.reason
     assert github.requests == []
+
+
+def test_a_comment_by_someone_else_carrying_the_marker_is_never_edited(github, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An outsider pastes the marker into their own comment; it was edited before."""
+    mark = marker("model-gate")
+    outsider = {"id": 3, "body": f"{mark}\nI am the gate now: PASS", "user": {"login": "mallory", "type": "User"}}
+    quoted = {"id": 4, "body": f"> {mark}\nquoting it", "user": BOT}  # the marker not first: not ours either
+    github.comments[(REPO_NAME, 7)] = [dict(outsider), dict(quoted)]
+    outcome = comment_from_env("verdict FAIL", env_for(github, event(tmp_path)))
+    assert outcome.action == "created" and outcome.comment_id not in (3, 4)
+    assert github.comments[(REPO_NAME, 7)][0] == outsider and github.comments[(REPO_NAME, 7)][1] == quoted
+    again = comment_from_env("verdict PASS", env_for(github, event(tmp_path)))
+    assert again.action == "updated" and again.comment_id == outcome.comment_id
+    # with a personal access token, the identity is the token's user
+    github.user_login = "release-bot"
+    pat = comment_from_env("verdict PASS", env_for(github, event(tmp_path)))
+    assert pat.action == "created" and github.comments[(REPO_NAME, 7)][-1]["user"]["login"] == "release-bot"
+
+
+def test_a_body_at_the_cap_plus_the_marker_still_fits(github, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A body of exactly 65,536 characters plus the marker was 65,547 and answered 422."""
+    outcome = comment_from_env("x" * 65536, env_for(github, event(tmp_path)))
+    assert outcome.action == "created", outcome.reason
+    body = github.comments[(REPO_NAME, 7)][-1]["body"]
+    assert len(body) <= 65536 and body.startswith(marker("model-gate") + "\n") and "cut to fit" in body
+
+
+def test_a_trickling_api_is_cut_off_by_the_whole_request_deadline(github, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server sending one byte every 0.05 s held `gate comment` 95 s before."""
+    import time
+
+    github.trickle_s = 0.05
+    client = GitHubClient(github.url, github.token, total_timeout_s=1.0)
+    start = time.monotonic()
+    try:
+        outcome = upsert_comment(client, PullRequest(REPO_NAME, 7, fork=False), "report", marker("m"))
+    finally:
+        client.close()
+    assert outcome.action == "skipped" and "ran out" in outcome.reason
+    assert time.monotonic() - start < 3.0
+
+
+def test_an_html_answer_is_a_skip_not_a_crash(github, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    github.html = True
+    outcome = comment_from_env("report", env_for(github, event(tmp_path)))
+    assert outcome.action == "skipped" and "not JSON" in outcome.reason and "text/html" in outcome.reason
