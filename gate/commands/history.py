@@ -18,9 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from gate.lineage.promotion import format_history, history
-    from gate.lineage.store import stdout_to_stderr
+    from gate.lineage.store import mlflow_failures, stdout_to_stderr
 
-    with stdout_to_stderr():
+    with stdout_to_stderr(), mlflow_failures("gate history"):
         h = history(Path.cwd(), args.model)
     print(json.dumps(h, indent=2) if args.json else format_history(h))
     return ExitCode.PASS

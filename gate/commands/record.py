@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from gate.config.loading import load_pair
     from gate.lineage.evidence import verify_decision
     from gate.lineage.runs import read_decision, record
-    from gate.lineage.store import stdout_to_stderr
+    from gate.lineage.store import mlflow_failures, stdout_to_stderr
     from gate.plan.dvcfile import find_manifests
 
     root = Path.cwd()
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         model = loaded.manifest.name
         verify_decision(root, loaded, policy, read_decision(root, model))
         with progress.step(f"{model}: recording lineage in MLflow"):
-            with stdout_to_stderr():
+            with stdout_to_stderr(), mlflow_failures("gate record"):
                 result = record(root, model, eval_source=loaded.eval_path())
         print(json.dumps({"model": model, **result}))
     return ExitCode.PASS

@@ -20,9 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from gate.lineage.promotion import rollback
-    from gate.lineage.store import stdout_to_stderr
+    from gate.lineage.store import mlflow_failures, stdout_to_stderr
 
-    with stdout_to_stderr():
+    with stdout_to_stderr(), mlflow_failures("gate rollback"):
         result = rollback(Path.cwd(), args.model, protected_branch=args.branch)
     print(json.dumps(result))
     return ExitCode.PASS

@@ -27,8 +27,8 @@ import yaml
 
 from gate import layout
 from gate.config.schema import sha256_json
-from gate.errors import LineageError
-from gate.lineage.store import experiment_id, log_tags, open_client, with_retry
+from gate.errors import InfrastructureError, LineageError
+from gate.lineage.store import experiment_id, log_tags, open_client, unavailable, with_retry
 
 KEY_TAG = "edge_gate.record_key"
 
@@ -181,6 +181,9 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
     try:
         return with_retry(once, f"record {model} in MLflow ({uri})")
     except MlflowException as exc:
+        if unavailable(exc):
+            raise InfrastructureError(f"MLflow ({uri}) stopped answering during record: {exc.message[:300]}",
+                                      hint="run `gate record` again: it updates what was recorded") from None
         raise LineageError(f"MLflow ({uri}) refused a write: {exc.message}") from None
 
 
