@@ -18,13 +18,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--target", help="promote this target instead of the recommended one")
     p.add_argument("--policy", type=Path, help="the policy `gate decide --policy` used instead of the manifests' own")
     p.add_argument("--branch", help="the protected branch (default $GATE_PROTECTED_BRANCH or main)")
+    p.add_argument("--allow-older", action="store_true",
+                   help="promote even though the champion comes from a newer commit")
     p.add_argument("--new-hardware", action="store_true",
                    help="promote even though the champion was measured on another hardware fingerprint")
 
 
 def run(args: argparse.Namespace) -> int:
     from gate.lineage.promotion import promote
-    from gate.lineage.store import stdout_to_stderr
+    from gate.lineage.store import mlflow_failures, stdout_to_stderr
     from gate.plan.dvcfile import find_manifests
 
     root = Path.cwd()
@@ -33,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"no gate.yaml manifests under {root}")
         return ExitCode.BAD_INPUT
     for path in paths:
-        with stdout_to_stderr():
+        with stdout_to_stderr(), mlflow_failures("gate promote"):
             result = promote(root, path, target=args.target, protected_branch=args.branch,
-                             new_hardware=args.new_hardware, policy_override=args.policy)
+                             new_hardware=args.new_hardware, policy_override=args.policy,
+                             allow_older=args.allow_older)
         print(json.dumps(result))
     return ExitCode.PASS

@@ -4,9 +4,14 @@
   of the current decision and keep the version it replaces under ``previous``. Refused when
   the decision is not passing (fail, inconclusive, error never promote), when it was computed
   from another manifest or policy than the files now hold (stale metrics, shared case C16),
-  or when the candidate was not recorded at this commit. Promoting the version that already
-  is champion changes nothing and logs nothing (idempotent).
+  or when the candidate was not recorded at this commit, or when the champion comes from a
+  newer commit (unless ``allow_older``). Promoting the version that already is champion
+  changes nothing and logs nothing (idempotent).
 * ``rollback``: swap ``champion`` and ``previous``.
+* Both run only on the protected branch, from a committed tree, after re-verifying the
+  evidence chain (:mod:`gate.lineage.evidence`), and move the aliases under a lock
+  (:func:`registry_lock`), so concurrent promotions leave one champion and a ``previous``
+  chain that the history matches.
 * Each promotion or rollback is logged as a run in experiment
   ``edge-gate/<model>/promotions`` carrying the version, the one it replaced, the verdicts
   and the rule figures that justified it; ``history`` reads them back.
@@ -16,17 +21,21 @@ Aliases are resolved by lookup on every call (:func:`gate.lineage.versions.resol
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
+import random
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gate.errors import LineageError, PromotionRefused
+from gate.errors import InfrastructureError, LineageError, PromotionRefused
 from gate.lineage.evidence import verify_decision
 from gate.lineage.runs import git_info, read_decision, record_key
-from gate.lineage.store import experiment_id, log_tags, open_client, with_retry
+from gate.lineage.store import already_exists, experiment_id, log_tags, open_client, with_retry
 from gate.lineage.versions import (
     PASSING,
     aliases,
@@ -135,7 +144,7 @@ def check_fresh_decision(decision: dict[str, Any], manifest_sha256: str, policy_
 
 def promote(root: Path, manifest: Path, target: str | None = None,
             protected_branch: str | None = None, new_hardware: bool = False,
-            policy_override: Path | None = None) -> dict[str, Any]:
+            policy_override: Path | None = None, allow_older: bool = False) -> dict[str, Any]:
     """Move ``champion`` to this commit's recommended (or the named) passing candidate.
 
     A candidate measured on another hardware fingerprint than the current champion (CPU
@@ -188,11 +197,20 @@ def promote(root: Path, manifest: Path, target: str | None = None,
                                f"{version.tags.get('verdict')!r}; it cannot be promoted")
 
     def move() -> dict[str, Any]:
+        with registry_lock(client, name):
+            return move_locked()
+
+    def move_locked() -> dict[str, Any]:
         current = resolve_alias(client, name, "champion")
         out = {"model": model, "target": chosen["target"], "champion": str(version.version), "changed": False}
         if current is not None and str(current.version) == str(version.version):
             prev = resolve_alias(client, name, "previous")
             return {**out, "previous": None if prev is None else str(prev.version)}
+        if current is not None and not allow_older:
+            older = _older_than(root, git["commit"], decision["decided_at"], current)
+            if older:
+                raise PromotionRefused(f"champion v{current.version} of {name} comes from a newer commit: {older}",
+                                       hint="--allow-older promotes an older commit on purpose")
         if current is not None and not new_hardware:
             old_fp, new_fp = current.tags.get("fingerprint_id", ""), version.tags.get("fingerprint_id", "")
             if old_fp != new_fp:
@@ -210,6 +228,81 @@ def promote(root: Path, manifest: Path, target: str | None = None,
     return with_retry(move, f"promote {name} v{version.version}")
 
 
+#: Seconds a promotion waits for another one to finish, and the age after which a lock left
+#: by a process that died is taken over.
+LOCK_WAIT_S = 60.0
+LOCK_STALE_S = 120.0
+
+
+@contextlib.contextmanager
+def registry_lock(client: Any, name: str) -> Iterator[None]:
+    """Hold the promotion lock of registered model ``name`` for the block.
+
+    MLflow has no compare-and-set on aliases, so a promotion reads ``champion``, writes
+    ``previous`` and ``champion`` and logs the event under a mutex: creating the registered
+    model ``<name>.promotion-lock`` succeeds for exactly one writer (the store's unique name
+    constraint, in sqlite and behind a server alike); the others wait until it is deleted.
+    Without it, two concurrent promotes both recorded ``previous: 1`` and one version fell
+    out of the rollback chain.
+
+    Raises:
+        InfrastructureError: still held by another writer after :data:`LOCK_WAIT_S` (exit 4).
+    """
+    from mlflow.exceptions import MlflowException
+
+    lock = f"{name}.promotion-lock"
+    me = f"{os.getpid()}@{time.time():.3f}"
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            client.create_registered_model(lock, tags={"holder": me, "since": f"{time.time():.3f}"},
+                                           description="held while edge-gate moves this model's aliases")
+            break
+        except MlflowException as exc:
+            if not already_exists(exc):
+                raise
+        try:
+            held = client.get_registered_model(lock)
+            since = float(held.tags.get("since", "0"))
+        except MlflowException:
+            continue  # released meanwhile: try again at once
+        if time.time() - since > LOCK_STALE_S:
+            with contextlib.suppress(MlflowException):
+                client.delete_registered_model(lock)  # its holder died: take it over
+            continue
+        if time.monotonic() > deadline:
+            raise InfrastructureError(f"another promotion of {name} has held its lock for {time.time() - since:.0f} s",
+                                      hint="retry when it has finished")
+        time.sleep(0.2 + random.random() * 0.3)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model(lock)
+
+
+def _older_than(root: Path, commit: str, decided_at: str, champion: Any) -> str:
+    """Why this promotion's commit is older than the champion's, or "" when it is not.
+
+    By git when the champion's commit is in this checkout (this commit is its ancestor);
+    else (a shallow CI clone) by the decision times recorded on the versions.
+    """
+    theirs = champion.tags.get("commit", "")
+    if not theirs or theirs == commit:
+        return ""
+    known = subprocess.run(["git", "cat-file", "-e", f"{theirs}^{{commit}}"], cwd=root,
+                           capture_output=True, check=False).returncode == 0
+    if known:
+        ancestor = subprocess.run(["git", "merge-base", "--is-ancestor", commit, theirs], cwd=root,
+                                  capture_output=True, check=False).returncode == 0
+        return f"{commit[:12]} is an ancestor of {theirs[:12]}" if ancestor else ""
+    their_time = champion.tags.get("decided_at", "")
+    if their_time and decided_at and their_time > decided_at:
+        return (f"it was decided at {their_time}, this commit {commit[:12]} at {decided_at} "
+                f"(its commit {theirs[:12]} is not in this checkout to compare by git)")
+    return ""
+
+
 def rollback(root: Path, model: str, protected_branch: str | None = None) -> dict[str, Any]:
     """Swap ``champion`` and ``previous`` of ``edge-gate.<model>``, on the protected branch only
     (:func:`require_protected_branch`, the same check as ``promote``).
@@ -223,12 +316,13 @@ def rollback(root: Path, model: str, protected_branch: str | None = None) -> dic
     require_protected_branch(root, protected_branch, "rollback")
     _, client, _ = open_client(root)
     name = registered_name(model)
-    champion = require_alias(client, name, "champion")
-    previous = require_alias(client, name, "previous")
-    client.set_registered_model_alias(name, "champion", str(previous.version))
-    client.set_registered_model_alias(name, "previous", str(champion.version))
-    _log_event(client, model, "rollback", client.get_model_version(name, str(previous.version)),
-               str(champion.version), git_info(root)["commit"])
+    with registry_lock(client, name):
+        champion = require_alias(client, name, "champion")
+        previous = require_alias(client, name, "previous")
+        client.set_registered_model_alias(name, "champion", str(previous.version))
+        client.set_registered_model_alias(name, "previous", str(champion.version))
+        _log_event(client, model, "rollback", client.get_model_version(name, str(previous.version)),
+                   str(champion.version), git_info(root)["commit"])
     return {"model": model, "champion": str(previous.version), "previous": str(champion.version)}
 
 
