@@ -53,6 +53,13 @@ class HostileBackend:
         return ORT.versions()
 
     def make_baseline(self, source: Path, ctx: Any, out: Path) -> Artifact:
+        """Hang after writing a partial file (as a converter would) when HOSTILE_BASELINE=hang."""
+        import os
+
+        if os.environ.get("HOSTILE_BASELINE") == "hang":
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "partial.onnx").write_bytes(b"half a model")
+            hang()
         raise NotImplementedError
 
     def optimize(self, baseline: Path, recipe: Strict, ctx: Any, out: Path) -> Artifact:
@@ -73,3 +80,16 @@ class HostileBackend:
 
 
 BACKEND = HostileBackend()
+
+
+def spawn_and_hang(pidfile: str, marker: str) -> None:
+    """Start a grandchild that holds memory and would write ``marker`` in 3 s, then hang."""
+    import subprocess
+    import sys
+
+    code = ("import time, pathlib; block = bytearray(200 << 20); time.sleep(3); "
+            f"pathlib.Path({marker!r}).write_text('written after the kill')")
+    grandchild = subprocess.Popen([sys.executable, "-c", code])
+    Path(pidfile).write_text(str(grandchild.pid))
+    while True:
+        time.sleep(1)

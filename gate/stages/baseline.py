@@ -89,7 +89,47 @@ def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[s
 
 
 def run_baseline(manifest: Path) -> int:
-    """Run the baseline stage of ``manifest`` in the current directory; returns the exit code."""
+    """Run the baseline stage of ``manifest`` in the current directory; returns the exit code.
+
+    The build runs isolated (:func:`gate.stages.isolation.run_isolated`) under the manifest's
+    ``limits``, in its own process group, like every optimize step. A failure removes the
+    partial baseline and inputs and is recorded for every target (stage ``baseline``), so
+    ``gate decide`` reports it as each target's ERROR instead of judging older measurements.
+
+    Raises:
+        ConfigError: the manifest, its policy or its eval set is bad input (exit 2).
+        BackendError: the build failed, crashed, or was killed for time or memory (exit 3).
+    """
+    from gate import layout
+    from gate.config.loading import load_pair
+    from gate.errors import GateError
+    from gate.plan.dvcfile import check_fresh
+    from gate.stages.failures import clear_failure, read_failure, record_failure
+    from gate.stages.isolation import Limits, run_isolated
+
+    loaded, policy = load_pair(manifest)
+    root = Path.cwd()
+    check_fresh(loaded, policy, root)
+    m = loaded.manifest
+    for t in m.targets:
+        if (read_failure(root, m.name, t.name, loaded.config_hash(t.name)) or {}).get("stage") == "baseline":
+            clear_failure(root, m.name, t.name)
+    try:
+        run_isolated("gate.stages.baseline:build_baseline", {"manifest": str(manifest.resolve())},
+                     Limits(m.limits.timeout_s, m.limits.memory_bytes), what=f"baseline of {m.name}")
+    except GateError as exc:
+        shutil.rmtree(root / layout.baseline_dir(m.name), ignore_errors=True)
+        (root / layout.inputs_file(m.name)).unlink(missing_ok=True)
+        for t in m.targets:
+            record_failure(root, m.name, t.name, stage="baseline", config_hash=loaded.config_hash(t.name),
+                           message=str(exc))
+        raise
+    return ExitCode.PASS
+
+
+def build_baseline(manifest: str) -> int:
+    """Build the baseline and the inputs of ``manifest`` in the current directory (runs inside
+    the isolated child of :func:`run_baseline`); returns the exit code."""
     import importlib
 
     import numpy as np
@@ -102,7 +142,7 @@ def run_baseline(manifest: Path) -> int:
     from gate.stages.context import build_context
     from gate.tasks import get_task
 
-    loaded, policy = load_pair(manifest)
+    loaded, policy = load_pair(Path(manifest))
     root = Path.cwd()
     check_fresh(loaded, policy, root)
     m = loaded.manifest

@@ -7,6 +7,9 @@ child's resident memory (the child and its descendants, psutil) and kills it pas
 ``memory_bytes``; it kills it past ``timeout_s``. Every failure becomes a
 :class:`~gate.errors.BackendError` carrying the tail of the child's stderr.
 
+The child leads its own process group, and every way the step ends kills that whole group
+(:func:`run_isolated`), so descendants cannot outlive it.
+
 The memory limit is a watchdog on RSS rather than ``RLIMIT_AS``: runtimes such as torch and
 OpenVINO reserve far more address space than they touch, so an address-space limit would kill
 healthy runs.
@@ -76,10 +79,27 @@ def tail(fh: Any, limit: int = STDERR_TAIL_BYTES) -> str:
     return str(fh.read().decode(errors="replace")).strip()
 
 
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process group that ``proc`` leads (it and every descendant that did not
+    start a session of its own), then reap ``proc``."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+class _Terminated(Exception):
+    """The parent received SIGTERM while a child ran."""
+
+
 def run_isolated(ref: str, kwargs: dict[str, Any], limits: Limits, what: str) -> Any:
     """Call ``module:function(**kwargs)`` in a fresh process and return its result.
 
-    ``kwargs`` and the result must be JSON-serialisable.
+    ``kwargs`` and the result must be JSON-serialisable. The child leads its own process
+    group (``start_new_session``): a time or memory kill, a SIGTERM to this process (a CI
+    job cancelled, ``dvc`` interrupted) and the end of the step all SIGKILL the whole group,
+    so no grandchild (a converter's worker, a compiler) survives to write files later.
 
     Raises:
         BackendError: the child crashed (with the signal's name), was killed for time or
@@ -89,23 +109,39 @@ def run_isolated(ref: str, kwargs: dict[str, Any], limits: Limits, what: str) ->
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gate.stages.isolation", ref], stdin=subprocess.PIPE, stdout=out, stderr=err,
+            start_new_session=True,
         )
-        assert proc.stdin is not None  # requested with PIPE
-        proc.stdin.write(json.dumps(kwargs).encode())
-        proc.stdin.close()
-        start, peak, killed = time.monotonic(), 0, None
-        while proc.poll() is None:
-            rss = tree_rss_bytes(proc.pid)
-            peak = max(peak, rss)
-            if rss > limits.memory_bytes:
-                killed = f"used {rss} bytes of memory, over its limit of {limits.memory_bytes} bytes"
-            elif time.monotonic() - start > limits.timeout_s:
-                killed = f"did not finish within its time limit of {limits.timeout_s:g} s"
-            if killed:
-                proc.kill()
-                proc.wait()
-                break
-            time.sleep(POLL_S)
+
+        def on_term(signum: int, frame: Any) -> None:
+            raise _Terminated()
+
+        previous = None
+        try:
+            previous = signal.signal(signal.SIGTERM, on_term)
+        except ValueError:  # not the main thread: the caller handles its own signals
+            pass
+        killed = None
+        try:
+            assert proc.stdin is not None  # requested with PIPE
+            proc.stdin.write(json.dumps(kwargs).encode())
+            proc.stdin.close()
+            start, peak = time.monotonic(), 0
+            while proc.poll() is None:
+                rss = tree_rss_bytes(proc.pid)
+                peak = max(peak, rss)
+                if rss > limits.memory_bytes:
+                    killed = f"used {rss} bytes of memory, over its limit of {limits.memory_bytes} bytes"
+                elif time.monotonic() - start > limits.timeout_s:
+                    killed = f"did not finish within its time limit of {limits.timeout_s:g} s"
+                if killed:
+                    break
+                time.sleep(POLL_S)
+        except _Terminated:
+            killed = "was stopped: edge-gate received SIGTERM"
+        finally:
+            kill_group(proc)  # also the leftovers of a child that exited
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         stderr = tail(err)
         detail = f"\n--- stderr (tail) ---\n{stderr}" if stderr else ""
         if killed:

@@ -60,6 +60,7 @@ def run_optimize(manifest: Path, target_name: str) -> int:
                 Limits(limits.timeout_s, limits.memory_bytes), what=f"optimize {target.target_id()}",
             )
     except GateError as exc:
+        shutil.rmtree(root / layout.candidate_dir(name, target.name), ignore_errors=True)  # no partial candidate
         record_failure(root, name, target.name, stage="optimize", config_hash=loaded.config_hash(target.name),
                        message=str(exc))
         raise

@@ -40,3 +40,41 @@ def test_result_comes_back() -> None:
 
 def test_signal_names() -> None:
     assert signal_name(-11) == "SIGSEGV" and signal_name(-9) == "SIGKILL" and signal_name(3) == "exit status 3"
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("how", ["timeout", "sigterm"])
+def test_the_whole_process_group_dies_with_the_step(tmp_path: Path, how: str) -> None:
+    """A 200 MB grandchild survived a time kill and wrote files later before; and after
+    SIGTERM the builder kept running."""
+    import os
+    import signal
+    import threading
+    import time
+
+    pidfile, marker = tmp_path / "grandchild.pid", tmp_path / "late.txt"
+    limits = Limits(2 if how == "timeout" else 60, 4 << 30)
+    if how == "sigterm":
+        def term_soon() -> None:
+            while not pidfile.exists():
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=term_soon, daemon=True).start()
+    expected = "time limit of 2 s" if how == "timeout" else "received SIGTERM"
+    with pytest.raises(BackendError, match=expected):
+        run_isolated("hostile_backend:spawn_and_hang", {"pidfile": str(pidfile), "marker": str(marker)},
+                     limits, what="optimize x")
+    grandchild = int(pidfile.read_text())
+    time.sleep(0.2)
+    assert not _alive(grandchild)
+    time.sleep(3.5)
+    assert not marker.exists()
+    assert signal.getsignal(signal.SIGTERM) is not None  # the previous handler is back
