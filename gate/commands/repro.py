@@ -16,7 +16,10 @@ from pathlib import Path
 
 from gate.errors import BackendError, ConfigError, ExitCode, InfrastructureError
 
-LOCK_MESSAGES = ("Unable to acquire lock", "is locked", "lock is held")
+#: What DVC prints when another process holds the repository lock (``.dvc/tmp/lock``) or
+#: the read-write lock of a stage's outputs (``.dvc/tmp/rwlock``: "'out' is busy, it is
+#: being blocked by: (PID n): dvc repro", exit 255).
+LOCK_MESSAGES = ("Unable to acquire lock", "is locked", "lock is held", "is busy, it is being blocked by")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     text = "".join(seen[-50:])
     if any(msg in text for msg in LOCK_MESSAGES):
         raise InfrastructureError(
-            "the DVC repository is locked (.dvc/tmp/lock): another DVC process runs, or one died holding it",
+            "the DVC repository is locked (.dvc/tmp/lock or .dvc/tmp/rwlock): another DVC process runs, "
+            "or one died holding it",
             hint="wait for the other process; if none runs, remove .dvc/tmp/lock and .dvc/tmp/rwlock",
         )
     raise BackendError(f"dvc repro failed (exit {code}); the failed targets are ERROR in `gate decide`")

@@ -35,3 +35,27 @@ def test_held_dvc_lock_exits_4_with_a_hint(tmp_path: Path) -> None:
     assert not (tmp_path / "out.txt").exists()
     # with the lock released the same command runs the stage
     assert run("gate", "repro").returncode == 0 and (tmp_path / "out.txt").read_text() == "hi\n"
+
+
+def test_a_second_concurrent_repro_exits_4(tmp_path: Path) -> None:
+    """While one `dvc repro` runs a stage, a second `gate repro` finds its outputs busy (the
+    rwlock, not the repository lock): exit 4 before, it was exit 3."""
+    import time
+
+    run = make_runner(tmp_path)
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    (tmp_path / "dvc.yaml").write_text("stages:\n  slow:\n    cmd: sleep 4 && echo done > out.txt\n    outs: [out.txt]\n")
+    first = subprocess.Popen([str(Path(sys.executable).parent / "dvc"), "repro"], cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / ".dvc/tmp/rwlock").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        second = run("gate", "repro", check=False)
+    finally:
+        first.wait(timeout=60)
+    assert second.returncode == 4, second.stdout + second.stderr
+    assert "the DVC repository is locked" in second.stderr
+    assert (tmp_path / "out.txt").read_text() == "done\n"  # the first one finished its work
