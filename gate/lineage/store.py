@@ -149,6 +149,7 @@ def open_client(root: Path) -> tuple[Any, Any, str]:
             with open(f"{db}.init.lock", "a+") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 try:
+                    _initialise_sqlite(db)
                     client = with_retry(connect, f"open the MLflow store {uri}")
                 finally:
                     fcntl.flock(lock, fcntl.LOCK_UN)
@@ -157,6 +158,71 @@ def open_client(root: Path) -> tuple[Any, Any, str]:
             raise InfrastructureError(f"the MLflow server {uri} is not answering: {exc.message[:300]}") from None
         raise LineageError(f"cannot open the MLflow store {uri}: {exc.message}") from None
     return mlflow, client, uri
+
+
+def _initialise_sqlite(db: Path) -> None:
+    """Make sure ``db`` is a fully initialised MLflow store (called under the init lock).
+
+    A new store is built in a temporary file next to ``db`` and renamed into place only when
+    MLflow's migrations finished, so an interrupted first ``gate record`` (SIGINT during the
+    migrations) leaves no half-built store. A store that an interrupted initialisation left
+    without its schema version (MLflow would re-run every migration on it and fail with
+    "table ... already exists" or "duplicate column name", on every later opening) is moved
+    aside as ``<db>.broken-<time>`` and rebuilt when it holds no run and no registered
+    model; one that holds lineage is never touched. The check reads the file with sqlite3,
+    so MLflow never opens (and caches) the broken store.
+
+    Raises:
+        LineageError: a half-migrated store that holds lineage (restore it from a backup).
+    """
+    from mlflow import MlflowClient
+
+    def build(path: Path) -> None:
+        uri = f"sqlite:///{path}"
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+
+    if db.exists():
+        if _stamped(db):
+            return
+        if _holds_lineage(db):
+            raise LineageError(f"the MLflow store {db} is half-migrated (no schema version; an interrupted "
+                               f"initialisation or upgrade) and holds lineage; it was not changed",
+                               hint=f"restore {db} from a backup")
+        db.replace(db.with_name(f"{db.name}.broken-{int(time.time())}"))
+    tmp = db.with_name(f".{db.name}.init-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        build(tmp)
+        tmp.replace(db)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stamped(db: Path) -> bool:
+    """True when the sqlite file records one alembic schema version (MLflow finished its
+    migrations on it)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            return len(conn.execute("select version_num from alembic_version").fetchall()) == 1
+    except sqlite3.Error:
+        return False
+
+
+def _holds_lineage(db: Path) -> bool:
+    """True when the sqlite file has a run or a registered model (or cannot be read)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+            return any(conn.execute(f"select count(*) from {t}").fetchone()[0] > 0  # fixed table names
+                       for t in ("runs", "registered_models") if t in tables)
+    except sqlite3.Error:
+        return True
 
 
 def stdout_to_stderr() -> contextlib.AbstractContextManager[Any]:
