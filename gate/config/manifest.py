@@ -299,8 +299,12 @@ def _check_capability(backend: Any, role: str, task: str, where: str) -> None:
 
 
 def _inside(path: Path, root: Path, what: str, where: str, shown: str | None = None) -> Path:
-    """``path`` resolved (symlinks followed); ConfigError at ``where`` if it leaves ``root``."""
-    resolved = path.resolve()
+    """``path`` resolved (symlinks followed); ConfigError at ``where`` if it leaves ``root``
+    or its symlinks loop."""
+    try:
+        resolved = path.resolve(strict=False)
+    except (RuntimeError, OSError) as exc:  # "Symlink loop from ..." (RuntimeError before 3.13)
+        raise ConfigError(f"{what} {shown or str(path)!r} cannot be resolved: {exc}", location=where) from None
     if not resolved.is_relative_to(root.resolve()):
         raise ConfigError(f"{what} {shown or str(path)!r} leaves the repository ({root})", location=where)
     return resolved
@@ -326,7 +330,35 @@ def _resolve_source(loaded: LoadedManifest) -> Path:
         path = _inside(base / src.path, base, "source path", where, shown=src.path)
     if not path.exists():
         raise ConfigError(f"source path {src.path!r} does not exist ({path})", location=where)
+    if path.is_dir() and src.package is None:  # every file of a folder in the repository stays in it
+        for file in sorted(path.rglob("*")):
+            _inside(file, loaded.repo_root, "source file", where, shown=str(file.relative_to(path)))
     return path
+
+
+#: Checkpoint files that are pickles (loading one can run code) and the safe format to use.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def _check_source_files(loaded: LoadedManifest, source: Path) -> None:
+    """Refuse, before anything is built, a source the task cannot read: a format the task
+    does not take (:attr:`gate.tasks.TaskInfo.source_formats`), or a transformers folder
+    whose weights are only pickles while ``allow_pickle`` is off."""
+    from gate.tasks import get_task
+
+    src = loaded.manifest.source
+    formats = get_task(loaded.manifest.task).source_formats
+    if src.format not in formats:
+        raise ConfigError(f"task {loaded.manifest.task!r} reads sources in format {', '.join(formats)}, "
+                          f"not {src.format!r}", location=loaded.where("source", "format"))
+    if src.format == "transformers" and source.is_dir() and not src.allow_pickle:
+        if not any(source.glob("*.safetensors")):
+            pickles = sorted(f.name for f in source.iterdir() if f.suffix in PICKLE_SUFFIXES)
+            if pickles:
+                raise ConfigError(
+                    f"the weights in {src.path!r} are pickles ({', '.join(pickles)}), which can run code "
+                    f"when loaded; edge-gate reads safetensors", location=loaded.where("source", "path"),
+                    hint="convert them to safetensors, or set source.allow_pickle: true for a file you trust")
 
 
 def find_repo_root(start: Path) -> Path:
@@ -412,6 +444,7 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
         raise ConfigError("selection weights must not all be zero", location=doc.where(("selection", "weights")))
     loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes, backend_choices=choices)
     source = loaded.source_path()
+    _check_source_files(loaded, source)
     if manifest.source.format == "gguf":  # header only: zero-filled or cut-short files (C11)
         from gate.backends.gguf import read_gguf
 
@@ -422,6 +455,9 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
         raise ConfigError(
             f"eval data {manifest.eval.data!r} does not exist", location=doc.where(("eval", "data"))
         )
+    from gate.config.evalset import check_eval
+
+    check_eval(loaded)  # repeats, too few distinct items, non-UTF-8 bytes, one label for all
     return loaded
 
 

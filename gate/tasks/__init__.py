@@ -27,6 +27,8 @@ class TaskInfo:
     metrics: dict[str, Literal["higher", "lower"]]
     item_statistics: dict[str, tuple[str, str]] = field(default_factory=dict)
     axes: tuple[str, ...] = ()
+    #: ``source.format`` values the task's module can load (checked by ``gate validate``).
+    source_formats: tuple[str, ...] = ()
 
 
 TASKS: dict[str, TaskInfo] = {
@@ -37,6 +39,7 @@ TASKS: dict[str, TaskInfo] = {
         item_statistics={"cosine_mean": ("cosine", "mean"), "cosine_p5": ("cosine", "p5"),
                          "nn10_overlap": ("overlap", "mean")},
         axes=("batch", "sequence"),
+        source_formats=("transformers",),
     ),
     # fidelity to the baseline's logits (gate.tasks.generation), then the LLM speed figures
     "text-generation": TaskInfo(
@@ -47,6 +50,7 @@ TASKS: dict[str, TaskInfo] = {
             "generation_tokens_per_s": "higher", "prompt_tokens_per_s": "higher",
             "time_to_first_token_ms": "lower", "greedy_match": "higher",
         },
+        source_formats=("gguf",),
     ),
     "image-classification": TaskInfo(
         name="image-classification",
@@ -55,6 +59,7 @@ TASKS: dict[str, TaskInfo] = {
         item_statistics={"top1_agreement": ("agree", "mean"), "top1_accuracy": ("correct", "mean"),
                          "logit_cosine_mean": ("cosine", "mean")},
         axes=("batch",),
+        source_formats=("torch",),
     ),
 }
 

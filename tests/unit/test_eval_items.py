@@ -10,7 +10,7 @@ import pytest
 
 from gate.config.manifest import load_manifest
 from gate.errors import ConfigError, ExitCode
-from gate.stages.baseline import read_eval_items
+from gate.config.evalset import read_eval_items
 from gate.tasks import embedding, image_classification
 
 DATA = Path(__file__).resolve().parent.parent / "data"
