@@ -169,8 +169,6 @@ def promote(root: Path, manifest: Path, target: str | None = None,
     git = git_info(root)
     decision = read_decision(root, model)
     check_fresh_decision(decision, loaded.sha256, policy.sha256)
-    require_committed(root, {"manifest": loaded.path, "policy": policy.path, "eval data": loaded.eval_path()},
-                      {"manifest": decision["manifest_sha256"], "policy": decision["policy_sha256"]})
     if decision["verdict"] not in PASSING:
         raise PromotionRefused(f"the decision for {model} is {decision['verdict'].upper()}: a failing, "
                                f"inconclusive or errored decision never promotes")
@@ -183,6 +181,8 @@ def promote(root: Path, manifest: Path, target: str | None = None,
     if chosen is None or chosen["verdict"] not in PASSING:
         which = "no target" if chosen is None else f"target {chosen['target']!r}"
         raise PromotionRefused(f"{which} of {model} is passing; nothing can be promoted")
+    require_committed(root, {"manifest": loaded.path, "policy": policy.path, "eval data": loaded.eval_path()},
+                      {"manifest": decision["manifest_sha256"], "policy": decision["policy_sha256"]})
     verify_decision(root, loaded, policy, decision, promote=chosen["target"])
     _, client, _ = open_client(root)
     name = registered_name(model)

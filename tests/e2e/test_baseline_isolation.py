@@ -40,6 +40,12 @@ def test_a_hanging_baseline_is_killed_at_its_limit(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("HOSTILE_BASELINE", "hang")
     monkeypatch.setenv("PYTHONPATH", str(TESTS))
     monkeypatch.syspath_prepend(str(TESTS))
+    import hostile_backend
+
+    from gate.backends import _registry
+
+    # this process may have loaded its backends before the variable was set; the child reads it
+    monkeypatch.setitem(_registry, "hostile", hostile_backend.BACKEND)
     assert main(["plan"]) == 0
 
     start = time.monotonic()

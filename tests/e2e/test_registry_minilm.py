@@ -25,6 +25,10 @@ def test_promote_promote_rollback_on_real_minilm(minilm_repo, tmp_path, capsys) 
     root, run = minilm_repo
     repo = GateRepo(root, "minilm", f"sqlite:///{tmp_path / 'registry.db'}")
     original = repo.manifest.read_text()
+    # earlier tests of the shared repository leave their edits (a recipe, targets) uncommitted;
+    # a promotion is bound to a committed tree, so this test commits the state it starts from
+    run("git", "add", "-A", "models", "dvc.yaml", "gate-params.yaml")
+    run("git", "commit", "-q", "--allow-empty", "-m", "the state earlier tests left")
     try:
         decision = repo.decide()
         assert decision["verdict"] in ("pass", "fail", "inconclusive")
