@@ -10,7 +10,6 @@ problem as ``file:line:column: problem`` (exit 2) before anything is built or me
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import Field, StringConstraints
 from gate.backends import available, get_backend
 from gate.backends.autoselect import choose_backend
 from gate.config.schema import Printable, Strict, Version, parse, sha256_file, sha256_json
+from gate.config.sources import check_source_files, inside, resolve_source
 from gate.config.yamlio import Located, load_yaml
 from gate.errors import ConfigError
 from gate.tasks import get_task
@@ -234,7 +234,7 @@ class LoadedManifest:
         return self.doc.where(loc)
 
     def source_path(self) -> Path:
-        return _resolve_source(self)
+        return resolve_source(self)
 
     def eval_path(self) -> Path:
         return (self.folder / self.manifest.eval.data).resolve()
@@ -298,69 +298,6 @@ def _check_capability(backend: Any, role: str, task: str, where: str) -> None:
                       location=where)
 
 
-def _inside(path: Path, root: Path, what: str, where: str, shown: str | None = None) -> Path:
-    """``path`` resolved (symlinks followed); ConfigError at ``where`` if it leaves ``root``
-    or its symlinks loop."""
-    try:
-        resolved = path.resolve(strict=False)
-    except (RuntimeError, OSError) as exc:  # "Symlink loop from ..." (RuntimeError before 3.13)
-        raise ConfigError(f"{what} {shown or str(path)!r} cannot be resolved: {exc}", location=where) from None
-    if not resolved.is_relative_to(root.resolve()):
-        raise ConfigError(f"{what} {shown or str(path)!r} leaves the repository ({root})", location=where)
-    return resolved
-
-
-def _resolve_source(loaded: LoadedManifest) -> Path:
-    src = loaded.manifest.source
-    where = loaded.where("source", "path")
-    if src.package is None:
-        path = _inside(loaded.folder / src.path, loaded.repo_root, "source path", where, shown=src.path)
-    else:
-        try:
-            spec = importlib.util.find_spec(src.package)
-        except (ImportError, ValueError):  # a parent that is not a package, or no such parent
-            spec = None
-        if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(
-                f"source package {src.package!r} is not installed",
-                location=loaded.where("source", "package"),
-                hint=f"pip install --no-deps {src.package.replace('_', '-')}",
-            )
-        base = Path(next(iter(spec.submodule_search_locations)))
-        path = _inside(base / src.path, base, "source path", where, shown=src.path)
-    if not path.exists():
-        raise ConfigError(f"source path {src.path!r} does not exist ({path})", location=where)
-    if path.is_dir() and src.package is None:  # every file of a folder in the repository stays in it
-        for file in sorted(path.rglob("*")):
-            _inside(file, loaded.repo_root, "source file", where, shown=str(file.relative_to(path)))
-    return path
-
-
-#: Checkpoint files that are pickles (loading one can run code) and the safe format to use.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-
-
-def _check_source_files(loaded: LoadedManifest, source: Path) -> None:
-    """Refuse, before anything is built, a source the task cannot read: a format the task
-    does not take (:attr:`gate.tasks.TaskInfo.source_formats`), or a transformers folder
-    whose weights are only pickles while ``allow_pickle`` is off."""
-    from gate.tasks import get_task
-
-    src = loaded.manifest.source
-    formats = get_task(loaded.manifest.task).source_formats
-    if src.format not in formats:
-        raise ConfigError(f"task {loaded.manifest.task!r} reads sources in format {', '.join(formats)}, "
-                          f"not {src.format!r}", location=loaded.where("source", "format"))
-    if src.format == "transformers" and source.is_dir() and not src.allow_pickle:
-        if not any(source.glob("*.safetensors")):
-            pickles = sorted(f.name for f in source.iterdir() if f.suffix in PICKLE_SUFFIXES)
-            if pickles:
-                raise ConfigError(
-                    f"the weights in {src.path!r} are pickles ({', '.join(pickles)}), which can run code "
-                    f"when loaded; edge-gate reads safetensors", location=loaded.where("source", "path"),
-                    hint="convert them to safetensors, or set source.allow_pickle: true for a file you trust")
-
-
 def find_repo_root(start: Path) -> Path:
     """The nearest folder at or above ``start`` holding ``.git`` (else ``start`` itself)."""
     here = start.resolve()
@@ -381,11 +318,11 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
 
     if path.is_symlink():
         root = repo_root or find_repo_root(path.parent)
-        _inside(path, root, "manifest", str(path))
+        inside(path, root, "manifest", str(path))
     doc = load_yaml(path)
     manifest = parse(doc, Manifest)
     root = (repo_root or find_repo_root(path.parent)).resolve()
-    _inside(path, root, "manifest", str(path))
+    inside(path, root, "manifest", str(path))
 
     recipes: dict[str, Strict] = {}
     seen: dict[str, int] = {}
@@ -444,13 +381,13 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
         raise ConfigError("selection weights must not all be zero", location=doc.where(("selection", "weights")))
     loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes, backend_choices=choices)
     source = loaded.source_path()
-    _check_source_files(loaded, source)
+    check_source_files(loaded, source)
     if manifest.source.format == "gguf":  # header only: zero-filled or cut-short files (C11)
         from gate.backends.gguf import read_gguf
 
         read_gguf(source)
     eval_file = loaded.folder / manifest.eval.data
-    _inside(eval_file, root, "eval data", doc.where(("eval", "data")), shown=manifest.eval.data)
+    inside(eval_file, root, "eval data", doc.where(("eval", "data")), shown=manifest.eval.data)
     if not eval_file.is_file():
         raise ConfigError(
             f"eval data {manifest.eval.data!r} does not exist", location=doc.where(("eval", "data"))
