@@ -47,14 +47,18 @@ def summarize_runs(runs: list[dict[str, Any]], prompt_tokens: int, n_gen: int) -
 def measure_llm_pair(
     baseline: WorkerSpec, candidate: WorkerSpec, *, prompt: list[int], n_gen: int,
     eval_tokens: list[int], threads: int, warmup_runs: int, runs: int, rounds: int,
-    timeout_s: float, memory_bytes: int = 8 << 30, progress: Any = None,
+    timeout_s: float, memory_bytes: int = 8 << 30, memory_processes: int = 1, progress: Any = None,
 ) -> dict[str, Any]:
     """Measure baseline and candidate LLMs interleaved.
 
-    ``runs`` timed generations per side in total, split evenly over ``rounds``. Returns
-    ``{role: {speed figures (see summarize_runs), "tokens", "rss_*", "peak_rss_bytes",
-    "model_memory_bytes", "load_s", "versions", "vocab_size"}, "outputs": {role: .npy},
-    "output_dir": tmp}``; the caller removes ``output_dir``.
+    ``runs`` timed generations per side in total, split evenly over ``rounds``. Memory is read
+    in the timing worker and in ``memory_processes - 1`` further fresh workers per side (each
+    loads, generates once, reads its peak), so the memory rule's interval resamples processes
+    as it does for other tasks. Returns ``{role: {speed figures (see summarize_runs),
+    "rounds_ms" (per round, every decode step's ms), "tokens", "rss_*", "peak_rss_bytes",
+    "model_memory_bytes" (medians over the processes), "memory_samples" (per process),
+    "load_s", "versions", "vocab_size", "fingerprint" (of that worker)}, "outputs": {role:
+    .npy}, "output_dir": tmp}``; the caller removes ``output_dir``.
 
     Raises:
         MeasurementError: a worker crashed, hung past ``timeout_s`` or replied with an error.
@@ -70,12 +74,14 @@ def measure_llm_pair(
                                            memory_bytes=memory_bytes)
         loads = {role: w.request(op="load") for role, w in workers.items()}
         timed: dict[str, list[dict[str, Any]]] = {role: [] for role in workers}
+        rounds_ms: dict[str, list[list[float]]] = {role: [] for role in workers}
         for r in range(rounds):
             order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
             for role in order:
                 reply = workers[role].request(op="generate", prompt=prompt, n_gen=n_gen,
                                               warmup=warmup_runs, runs=per_round)
                 timed[role].extend(reply["runs"])
+                rounds_ms[role].append([float(s) for run in reply["runs"] for s in run["step_ms"]])
             if progress is not None:
                 progress(f"round {r + 1}/{rounds}: " + ", ".join(
                     f"{role} {n_gen / (sum(t[-1]['step_ms']) / 1000):.1f} tok/s" for role, t in timed.items()))
@@ -84,18 +90,40 @@ def measure_llm_pair(
         for role, w in workers.items():
             outputs[role] = out_dir / f"{role}.npy"
             w.request(op="eval", tokens=eval_tokens, out=str(outputs[role]))
+        memory = {role: [{"rss_before_load_bytes": loads[role]["rss_before_load_bytes"],
+                          "peak_rss_bytes": peaks[role]["peak_rss_bytes"]}] for role in workers}
+        for _ in range(memory_processes - 1):
+            for spec in (baseline, candidate):
+                extra = LlmWorker(spec, threads=threads, n_ctx=n_ctx, deadline=deadline, memory_bytes=memory_bytes)
+                try:
+                    load = extra.request(op="load")
+                    extra.request(op="generate", prompt=prompt, n_gen=n_gen, warmup=0, runs=1)
+                    peak = extra.request(op="peak")
+                finally:
+                    extra.close()
+                memory[spec.role].append({"rss_before_load_bytes": load["rss_before_load_bytes"],
+                                          "peak_rss_bytes": peak["peak_rss_bytes"]})
     finally:
         for w in workers.values():
             w.close()
     result: dict[str, Any] = {"outputs": outputs, "output_dir": out_dir}
     for role in workers:
-        before, peak = loads[role]["rss_before_load_bytes"], peaks[role]["peak_rss_bytes"]
+        for m in memory[role]:
+            m["model_memory_bytes"] = m["peak_rss_bytes"] - m["rss_before_load_bytes"]
         result[role] = {
             **summarize_runs(timed[role], len(prompt), n_gen),
+            "rounds_ms": rounds_ms[role],
             "tokens": timed[role][0]["tokens"],
-            "rss_before_load_bytes": before, "rss_after_load_bytes": loads[role]["rss_after_load_bytes"],
-            "peak_rss_bytes": peak, "model_memory_bytes": peak - before,
+            "rss_before_load_bytes": _median(memory[role], "rss_before_load_bytes"),
+            "rss_after_load_bytes": loads[role]["rss_after_load_bytes"],
+            "peak_rss_bytes": _median(memory[role], "peak_rss_bytes"),
+            "model_memory_bytes": _median(memory[role], "model_memory_bytes"),
+            "memory_samples": memory[role],
             "load_s": loads[role]["load_s"], "versions": loads[role]["versions"],
-            "vocab_size": loads[role]["vocab_size"],
+            "vocab_size": loads[role]["vocab_size"], "fingerprint": loads[role]["fingerprint"],
         }
     return result
+
+
+def _median(samples: list[dict[str, int]], key: str) -> int:
+    return int(statistics.median(s[key] for s in samples))

@@ -55,7 +55,6 @@ def run_measure(loaded: Any, target: Any, root: Path) -> int:
     from gate.backends.base import Artifact, write_json_atomic
     from gate.config.schema import sha256_file
     from gate.measure.bandwidth import measure_bandwidth
-    from gate.measure.fingerprint import fingerprint
     from gate.measure.harness import WorkerSpec
     from gate.measure.llm_harness import measure_llm_pair
     from gate.stages.llm_baseline import REFERENCE_LOGITS
@@ -80,7 +79,8 @@ def run_measure(loaded: Any, target: Any, root: Path) -> int:
             prompt=prompt.tolist(), n_gen=gen.generate_tokens, eval_tokens=eval_tokens.tolist(),
             threads=s.threads, warmup_runs=s.warmup_runs, runs=gen.runs, rounds=s.rounds,
             timeout_s=loaded.limits(target.name).timeout_s,
-            memory_bytes=loaded.limits(target.name).memory_bytes, progress=progress.log,
+            memory_bytes=loaded.limits(target.name).memory_bytes, memory_processes=s.memory_processes,
+            progress=progress.log,
         )
     try:
         if result["baseline"]["vocab_size"] != result["candidate"]["vocab_size"]:
@@ -94,7 +94,6 @@ def run_measure(loaded: Any, target: Any, root: Path) -> int:
     finally:
         shutil.rmtree(result["output_dir"], ignore_errors=True)
     context = len(prompt) + gen.generate_tokens / 2
-    fp = fingerprint(threads=s.threads)
     base_tokens = result["baseline"]["tokens"]
     sides: dict[str, Any] = {}
     for role, art in (("baseline", base_art), ("candidate", cand_art)):
@@ -118,7 +117,7 @@ def run_measure(loaded: Any, target: Any, root: Path) -> int:
             "rss_after_load_bytes": side["rss_after_load_bytes"],
             "peak_rss_bytes": side["peak_rss_bytes"], "model_memory_bytes": side["model_memory_bytes"],
             "load_s": side["load_s"],
-            "fingerprint": fp,  # both workers ran in this job, on this machine
+            "fingerprint": side["fingerprint"],  # read by that side's own worker
             "llm": {
                 "generation_tokens_per_s_runs": side["generation_tokens_per_s_runs"],
                 "generated_tokens": side["tokens"],
@@ -133,13 +132,14 @@ def run_measure(loaded: Any, target: Any, root: Path) -> int:
         "primary_metric": m.eval.primary, "eval_items": len(eval_tokens),
         "settings": {
             **s.model_dump(), **gen.model_dump(), "interleaved": True, "decoding": "greedy (argmax)",
+            "batch_size": 1, "looks_planned": [s.rounds],
             "memory_note": "model_memory_bytes = peak RSS of the worker process minus its RSS "
                            "after importing the runtime and before loading the model",
             "baseline_note": base_art.details.get("note", ""),
             "reference": "every side is scored against the baseline stage's reference logits",
         },
         "bandwidth": bandwidth,
-        "fingerprint": fp,
+        "fingerprint": result["baseline"]["fingerprint"],
         "versions": {"edge-gate": gate.__version__, "python": platform.python_version(),
                      "numpy": np.__version__, **result["baseline"]["versions"], **result["candidate"]["versions"]},
         "baseline": sides["baseline"], "candidate": sides["candidate"],
@@ -147,10 +147,9 @@ def run_measure(loaded: Any, target: Any, root: Path) -> int:
             # per timed generation run, in round order (run i of both sides in the same round)
             "runs": {"generation_tokens_per_s": {role: result[role]["generation_tokens_per_s_runs"]
                                                  for role in ("baseline", "candidate")}},
-            "memory": {role: [{"rss_before_load_bytes": result[role]["rss_before_load_bytes"],
-                               "peak_rss_bytes": result[role]["peak_rss_bytes"],
-                               "model_memory_bytes": result[role]["model_memory_bytes"]}]
-                       for role in ("baseline", "candidate")},
+            # per round, every decode step (ms per token), as the latency rules resample them
+            "latency_rounds_ms": {role: result[role]["rounds_ms"] for role in ("baseline", "candidate")},
+            "memory": {role: result[role]["memory_samples"] for role in ("baseline", "candidate")},
         },
     }
     write_json_atomic(root / layout.measurements_file(m.name, target.name), doc)

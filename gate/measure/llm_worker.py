@@ -66,9 +66,11 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
             before = current_rss_bytes()
             t0 = time.perf_counter()
             session = backend.open_llm(args.artifact, args.threads, args.n_ctx)
+            from gate.measure.fingerprint import fingerprint
+
             reply({"rss_before_load_bytes": before, "rss_after_load_bytes": current_rss_bytes(),
                    "load_s": time.perf_counter() - t0, "versions": versions,
-                   "vocab_size": session.vocab_size})
+                   "vocab_size": session.vocab_size, "fingerprint": fingerprint(args.threads)})
         elif op == "generate":
             prompt, n_gen = [int(t) for t in req["prompt"]], int(req["n_gen"])
             for _ in range(int(req["warmup"])):
