@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 
 from gate.backends.base import Backend
 from gate.errors import ConfigError
@@ -83,3 +83,20 @@ def get_backend(name: str, *, location: str | None = None) -> Backend:
             f"unknown backend {name!r} (available: {', '.join(sorted(_registry))})",
             location=location,
         ) from None
+
+
+def runtime_versions(name: str) -> dict[str, str]:
+    """Installed versions of backend ``name``'s :attr:`~gate.backends.base.Backend.distributions`
+    (``"not installed"`` for an absent one), read from package metadata without importing the
+    frameworks. Empty for a plugin that declares none.
+
+    Raises:
+        ConfigError: no backend has that name.
+    """
+    found: dict[str, str] = {}
+    for dist in getattr(get_backend(name), "distributions", ()):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            found[dist] = "not installed"
+    return found

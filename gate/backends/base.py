@@ -110,6 +110,10 @@ class Backend(Protocol):
     #: without these attributes is not checked (:func:`capabilities`).
     candidate_tasks: frozenset[str]
     baseline_tasks: frozenset[str]
+    #: The Python distributions (PyPI names) it builds and runs with. Their installed versions
+    #: are DVC params of its stages (:func:`gate.backends.runtime_versions`), so upgrading a
+    #: runtime reruns what it built and measured. Optional for plugins.
+    distributions: tuple[str, ...]
 
     def versions(self) -> dict[str, str]:
         """Versions of the frameworks this backend uses (without importing heavy ones twice)."""

@@ -147,6 +147,15 @@ class GgufInfo:
             t.type_name for t in self.tensors if t.is_weight_matrix and t.type_name != requested
         ).items()))
 
+    def outside(self, allowed: frozenset[str]) -> tuple[dict[str, int], float]:
+        """Weight matrices whose type is not in ``allowed`` (a quantization scheme's types):
+        ``({type: count}, share of weight-matrix elements)``."""
+        weights = [t for t in self.tensors if t.is_weight_matrix]
+        off = [t for t in weights if t.type_name not in allowed]
+        total = sum(t.n_elements for t in weights)
+        share = sum(t.n_elements for t in off) / total if total else 0.0
+        return dict(sorted(Counter(t.type_name for t in off).items())), share
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures for artifact details and reports."""
         return {

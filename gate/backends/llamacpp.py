@@ -33,6 +33,16 @@ FTYPES: dict[str, tuple[int, str]] = {
     "Q8_0": (7, "Q8_0"), "Q6_K": (18, "Q6_K"), "Q5_K_M": (17, "Q5_K"), "Q5_0": (8, "Q5_0"),
     "Q4_K_M": (15, "Q4_K"), "Q4_K_S": (14, "Q4_K"), "Q4_0": (2, "Q4_0"), "Q3_K_M": (12, "Q3_K"),
 }
+#: The tensor types each llama.cpp scheme uses by design: a ``_M`` or ``_S`` mix keeps some
+#: tensors (attn_v, ffn_down, output) in a larger type (llama.cpp ``src/llama-quant.cpp``,
+#: ``llama_tensor_get_type``). A weight matrix outside its scheme was substituted, typically
+#: because its rows do not divide into the type's blocks (256 for the K types).
+SCHEMES: dict[str, frozenset[str]] = {
+    "Q8_0": frozenset({"Q8_0"}), "Q6_K": frozenset({"Q6_K"}), "Q5_K_M": frozenset({"Q5_K", "Q6_K"}),
+    "Q5_0": frozenset({"Q5_0", "Q6_K"}), "Q4_K_M": frozenset({"Q4_K", "Q6_K"}),
+    "Q4_K_S": frozenset({"Q4_K", "Q5_K", "Q6_K"}), "Q4_0": frozenset({"Q4_0", "Q6_K"}),
+    "Q3_K_M": frozenset({"Q3_K", "Q4_K", "Q5_K", "Q6_K"}),
+}
 ENTRY = "model.gguf"
 
 
@@ -142,6 +152,8 @@ class LlamaCppBackend:
     name = "llamacpp"
     #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
     candidate_tasks = frozenset({"text-generation"})
+    #: Python distributions whose versions are DVC params of its stages (a bump reruns them).
+    distributions = ("llama-cpp-python", "gguf")
     baseline_tasks = frozenset({"text-generation"})
     recipe_model = LlamaCppRecipe
 
@@ -192,7 +204,15 @@ class LlamaCppBackend:
             raise BackendError(f"llama_model_quantize to {recipe.type} failed (status {rc})")
         info = read_gguf(out / ENTRY)
         subs = info.substitutions(wanted)
+        off, off_share = info.outside(SCHEMES[recipe.type])
+        details: dict[str, Any] = {}
+        if off:
+            kinds = ", ".join(f"{n} as {k}" for k, n in off.items())
+            details["quantization_mismatch"] = (
+                f"the candidate file differs from its recipe: {recipe.type} uses {', '.join(sorted(SCHEMES[recipe.type]))}, "
+                f"but {sum(off.values())} weight matrices ({off_share:.1%} of weight elements) are stored {kinds}")
         return Artifact.describe(out, fmt="gguf", backend=self.name, precision=recipe.type, entry=ENTRY, details={
+            **details, "outside_scheme": {"tensors": off, "share_of_weight_elements": round(off_share, 4)},
             "requested_type": recipe.type, "requested_weight_type": wanted,
             "effective_main_weight_type": info.main_weight_type(),
             "substituted_weight_tensors": subs, "substituted_count": sum(subs.values()),

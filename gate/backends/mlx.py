@@ -140,6 +140,8 @@ class MlxBackend:
     name = "mlx"
     #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
     candidate_tasks = frozenset({"text-generation"})
+    #: Python distributions whose versions are DVC params of its stages (a bump reruns them).
+    distributions = ("mlx", "mlx-lm")
     baseline_tasks: frozenset[str] = frozenset()
     recipe_model = MlxRecipe
 

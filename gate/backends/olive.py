@@ -107,6 +107,8 @@ class OliveBackend:
     name = "olive"
     #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
     candidate_tasks = frozenset({"sentence-embedding", "image-classification"})
+    #: Python distributions whose versions are DVC params of its stages (a bump reruns them).
+    distributions = ("olive-ai", "onnxruntime", "onnx", "torch", "transformers")
     baseline_tasks = frozenset({"sentence-embedding", "image-classification"})
     recipe_model = OliveRecipe
 
@@ -152,12 +154,20 @@ class OliveBackend:
             footprint_file = work / "output" / "footprint.json"
             footprint = json.loads(footprint_file.read_text()) if footprint_file.is_file() else {}
         (out / "olive-footprint.json").write_text(json.dumps(footprint, indent=2) + "\n")
+        from gate.backends.readback import onnx_quantization, ort_mismatch
+
+        found = onnx_quantization(out / "model.onnx")
+        details: dict[str, Any] = {
+            "olive_passes": [p["type"] for p in config["passes"].values()],
+            "olive_footprint": _footprint_summary(footprint), "olive": version("olive-ai"),
+            **recipe.model_dump(mode="json"), "effective_quantization": found}
+        if recipe.quantization == "dynamic":  # blockwise RTN packs int4 into MatMulNBits: not read here
+            mismatch = ort_mismatch({"per_channel": recipe.per_channel, "weight_type": recipe.weight_type.lower()}, found)
+            if mismatch:
+                details["quantization_mismatch"] = mismatch
         return Artifact.describe(
             out, fmt="onnx", backend=self.name, precision=PRECISION[recipe.quantization], entry="model.onnx",
-            extra_files=sidecars,
-            details={"olive_passes": [p["type"] for p in config["passes"].values()],
-                     "olive_footprint": _footprint_summary(footprint), "olive": version("olive-ai"),
-                     **recipe.model_dump(mode="json")},
+            extra_files=sidecars, details=details,
         )
 
     def open(self, artifact: Path, threads: int) -> Session:

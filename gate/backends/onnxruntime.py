@@ -138,6 +138,8 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
     #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
     candidate_tasks = frozenset({"sentence-embedding", "image-classification"})
+    #: Python distributions whose versions are DVC params of its stages (a bump reruns them).
+    distributions = ("onnxruntime", "onnx", "torch", "transformers")
     baseline_tasks = frozenset({"sentence-embedding", "image-classification"})
     recipe_model = OrtRecipe
 
@@ -225,11 +227,17 @@ class OnnxRuntimeBackend:
                     activation_type=QuantType.QInt8, per_channel=recipe.per_channel,
                     reduce_range=recipe.reduce_range, op_types_to_quantize=recipe.op_types,
                 )
+        from gate.backends.readback import onnx_quantization, ort_mismatch
+
+        requested = {"method": recipe.method, "per_channel": recipe.per_channel, "weight_type": recipe.weight_type}
+        found = onnx_quantization(target)
+        details: dict[str, Any] = {**requested, "requested": requested, "effective_quantization": found}
+        mismatch = ort_mismatch(requested, found)
+        if mismatch:
+            details["quantization_mismatch"] = mismatch
         return Artifact.describe(
             out, fmt="onnx", backend=self.name, precision="int8", entry="model.onnx",
-            extra_files=check_onnx_file(target),
-            details={"method": recipe.method, "per_channel": recipe.per_channel,
-                     "weight_type": recipe.weight_type},
+            extra_files=check_onnx_file(target), details=details,
         )
 
     def open(self, artifact: Path, threads: int) -> Session:

@@ -92,6 +92,8 @@ class OpenVinoBackend:
     name = "openvino"
     #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
     candidate_tasks = frozenset({"sentence-embedding", "image-classification"})
+    #: Python distributions whose versions are DVC params of its stages (a bump reruns them).
+    distributions = ("openvino", "nncf", "onnx")
     baseline_tasks = frozenset({"sentence-embedding", "image-classification"})
     recipe_model = OvRecipe
 
@@ -150,6 +152,12 @@ class OpenVinoBackend:
         details.update(nncf_details)
         details["inference_precision"] = recipe.inference_precision
         save_ir(candidate, out)
+        from gate.backends.readback import openvino_mismatch, openvino_quantization
+
+        details["effective_quantization"] = openvino_quantization(out / IR_ENTRY)
+        mismatch = openvino_mismatch(recipe.method, details["effective_quantization"])
+        if mismatch:
+            details["quantization_mismatch"] = mismatch
         details["accuracy_trail"] = ov_checks.accuracy_trail(
             baseline, base, fp32_ir, out / IR_ENTRY, recipe.inference_precision, ctx, task,
         )

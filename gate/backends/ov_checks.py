@@ -20,6 +20,7 @@ import numpy as np
 
 from gate.backends.base import Artifact, BuildContext
 from gate.errors import BackendError
+from gate.tasks.sweep import resize, row_cosine
 
 #: Eval items the accuracy trail scores (first items of the eval set).
 TRAIL_ITEMS = 64
@@ -98,18 +99,6 @@ def convert_torch(source: Path, ctx: BuildContext) -> tuple[Any, Reference, str]
     return model, reference, f"torch module ({type(module).__name__}) via ov.convert_model"
 
 
-def _resize(array: np.ndarray, dim: int, size: int) -> np.ndarray:
-    """``array`` cut or repeated along ``dim`` to ``size`` (rows taken cyclically)."""
-    out: np.ndarray = np.take(array, np.arange(size) % array.shape[dim], axis=dim)
-    return out
-
-
-def _row_cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a2, b2 = a.reshape(a.shape[0], -1).astype(np.float64), b.reshape(b.shape[0], -1).astype(np.float64)
-    cos = np.sum(a2 * b2, axis=1) / (np.linalg.norm(a2, axis=1) * np.linalg.norm(b2, axis=1) + 1e-30)
-    return float(cos.min())
-
-
 def shape_sweep(model: Any, reference: Reference, ctx: BuildContext) -> list[dict[str, Any]]:
     """Check every declared dynamic axis of a converted ``ov.Model``.
 
@@ -157,7 +146,7 @@ def shape_sweep(model: Any, reference: Reference, ctx: BuildContext) -> list[dic
         for size in sizes:
             feeds = dict(base_feeds)
             for feed, dim in dims.items():
-                feeds[feed] = np.ascontiguousarray(_resize(base_feeds[feed], dim, size))
+                feeds[feed] = np.ascontiguousarray(resize(base_feeds[feed], dim, size))
             try:
                 got = np.asarray(session.run(feeds))
             except RuntimeError as exc:
@@ -170,7 +159,7 @@ def shape_sweep(model: Any, reference: Reference, ctx: BuildContext) -> list[dic
                     f"converted model gives output shape {got.shape} at {axis}={size}, the source "
                     f"{want.shape} (dynamic axis {axis!r})"
                 )
-            cos = _row_cosine(want, got)
+            cos = row_cosine(want, got)
             if not cos >= SWEEP_MIN_COSINE:
                 raise BackendError(
                     f"converted model disagrees with the source at {axis}={size} (dynamic axis "

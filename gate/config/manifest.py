@@ -19,7 +19,7 @@ from pydantic import Field, StringConstraints
 
 from gate.backends import available, get_backend
 from gate.backends.autoselect import choose_backend
-from gate.config.schema import Printable, Strict, Version, parse, sha256_file, sha256_json
+from gate.config.schema import Printable, Strict, Version, parse, sha256_file, sha256_json, sha256_tree
 from gate.config.sources import check_source_files, inside, resolve_source
 from gate.config.yamlio import Located, load_yaml
 from gate.errors import ConfigError
@@ -239,11 +239,19 @@ class LoadedManifest:
     def eval_path(self) -> Path:
         return (self.folder / self.manifest.eval.data).resolve()
 
+    @cached_property
+    def source_sha256(self) -> str:
+        """sha256 of the source's bytes (:func:`gate.config.schema.sha256_tree`: a file, or
+        every file of a folder), so that replaced weights make the plan and the measurements
+        stale."""
+        return sha256_tree(self.source_path())
+
     def baseline_params(self) -> dict[str, Any]:
-        """What the baseline artifact depends on (DVC params and the baseline config hash)."""
+        """What the baseline artifact depends on (DVC params and the baseline config hash),
+        the source's sha256 included."""
         m = self.manifest
         params = {
-            "source": m.source.model_dump(),
+            "source": {**m.source.model_dump(), "sha256": self.source_sha256},
             "task": m.task,
             "input": m.input.model_dump(),
             "baseline": m.baseline.model_dump(),

@@ -107,6 +107,32 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+_TREE_CACHE: dict[tuple[str, int, int, int], str] = {}
+
+
+def sha256_tree(path: Path) -> str:
+    """Hex sha256 of a file, or of a folder: of the sorted ``relative path NUL sha256`` lines
+    of every file below it (symlinks followed). ``__pycache__`` folders are skipped.
+
+    Hashes are cached per process by (path, size, mtime_ns, inode) of each file, so planning
+    100 manifests that share one source reads it once.
+    """
+    if path.is_file():
+        return _cached_file_hash(path)
+    h = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(f"{file.relative_to(path).as_posix()}\0{_cached_file_hash(file)}\n".encode())
+    return h.hexdigest()
+
+
+def _cached_file_hash(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _TREE_CACHE:
+        _TREE_CACHE[key] = sha256_file(path)
+    return _TREE_CACHE[key]
+
+
 def sha256_json(obj: Any) -> str:
     """Hex sha256 of a canonical JSON rendering (sorted keys, no spaces) of ``obj``."""
     import json

@@ -80,7 +80,7 @@ def verify_decision(root: Path, loaded: LoadedManifest, policy: LoadedPolicy, de
                     *, promote: str | None = None) -> None:
     """Walk the whole chain of ``decision`` (``decision.json`` as a dict) and decide again.
 
-    Checks, in order: the manifest and policy sha256; every measured target's measurements
+    Checks, in order: the manifest, source model, eval data and policy sha256; every measured target's measurements
     and files (:func:`verify_target`; the candidate of target ``promote`` must be present);
     then that deciding again from those files gives the
     same verdict for the decision and for every target.
@@ -92,6 +92,8 @@ def verify_decision(root: Path, loaded: LoadedManifest, policy: LoadedPolicy, de
 
     model = loaded.manifest.name
     for what, recorded, now in (("manifest", decision.get("manifest_sha256"), loaded.sha256),
+                                ("source model", decision.get("source_sha256"), loaded.source_sha256),
+                                ("eval data", decision.get("eval_sha256"), loaded.eval_sha256),
                                 ("policy", decision.get("policy_sha256"), policy.sha256)):
         if recorded != now:
             raise _link(model, f"the decision was computed from {what} sha256 {str(recorded)[:12]}, "

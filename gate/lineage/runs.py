@@ -145,6 +145,8 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
         "edge_gate.policy": decision["policy"], "edge_gate.manifest": decision["manifest"],
         "edge_gate.manifest_sha256": decision["manifest_sha256"],
         "edge_gate.policy_sha256": decision["policy_sha256"], "edge_gate.decided_at": decision["decided_at"],
+        "edge_gate.source_sha256": decision.get("source_sha256", ""),
+        "edge_gate.eval_sha256": decision.get("eval_sha256", ""),
         "mlflow.source.git.commit": git["commit"], "mlflow.source.git.branch": git["branch"],
         "edge_gate.git_branch": git["branch"], "edge_gate.pr_number": git["pr_number"],
     }

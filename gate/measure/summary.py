@@ -59,3 +59,23 @@ def drift_ratio(rounds: list[list[float]]) -> float:
     medians = [statistics.median(r) for r in rounds]
     half = len(medians) // 2
     return statistics.median(medians[-half:]) / statistics.median(medians[:half])
+
+
+def prediction_histogram(classes: list[int]) -> dict[str, Any]:
+    """How a classifier's top-1 predictions spread over classes, for the collapse flag.
+
+    ``classes`` holds one predicted class per eval item. Returns ``items``,
+    ``distinct_classes``, ``top_class``, ``top_share`` (fraction of items given the most
+    frequent class, in [0, 1]) and ``counts`` (the 10 most frequent classes as
+    ``[class, count]`` pairs).
+
+    Raises:
+        ValueError: for an empty list.
+    """
+    from collections import Counter
+
+    if not classes:
+        raise ValueError("no predictions")
+    counts = Counter(classes).most_common()
+    return {"items": len(classes), "distinct_classes": len(counts), "top_class": counts[0][0],
+            "top_share": counts[0][1] / len(classes), "counts": [list(c) for c in counts[:10]]}

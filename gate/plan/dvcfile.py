@@ -39,16 +39,24 @@ def params_for(loaded: LoadedManifest, policy: LoadedPolicy) -> dict[str, Any]:
     """The DVC params of one manifest: ``baseline``, ``measure`` and one entry per target.
 
     ``measure`` includes the policy's statistics settings and latency rules, because the
-    measure stage runs extra rounds while a latency rule is INCONCLUSIVE.
+    measure stage runs extra rounds while a latency rule is INCONCLUSIVE. ``baseline`` and
+    each target carry ``runtime``, the installed versions of the backend's distributions
+    (:func:`gate.backends.runtime_versions`): a new onnxruntime, openvino, nncf or llama.cpp
+    changes speed and accuracy, so it makes the plan stale and, once planned again, reruns
+    the stages that used it. The source's sha256 is in ``baseline`` (replaced weights rerun
+    everything after it).
     """
+    from gate.backends import runtime_versions
     from gate.verdict.intervals import LATENCY_METRICS
 
     st = policy.policy.statistics
     latency_rules = [r.model_dump() for r in policy.policy.rules if r.metric in LATENCY_METRICS]
+    m = loaded.manifest
     return {
-        "baseline": loaded.baseline_params(),
+        "baseline": {**loaded.baseline_params(), "runtime": runtime_versions(m.baseline.backend)},
         "measure": {**loaded.measure_params(), "statistics": st.model_dump(), "latency_rules": latency_rules},
-        "targets": {t.name: loaded.target_params(t.name) for t in loaded.manifest.targets},
+        "targets": {t.name: {**loaded.target_params(t.name), "runtime": runtime_versions(t.backend)}
+                    for t in m.targets},
     }
 
 
@@ -66,9 +74,22 @@ def check_fresh(loaded: LoadedManifest, policy: LoadedPolicy, root: Path) -> Non
     current = yaml.safe_load(yaml.safe_dump(params_for(loaded, policy)))
     if recorded != current:
         raise ConfigError(
-            f"the plan is stale: {layout.PARAMS_FILE} does not match {loaded.path}",
-            hint="run `gate plan` after editing a manifest, then `dvc repro`",
+            f"the plan is stale: {layout.PARAMS_FILE} does not match {loaded.path} "
+            f"({_first_difference(recorded, current)})",
+            hint="run `gate plan` after editing a manifest, its source or eval data, or upgrading a runtime; "
+                 "then `dvc repro`",
         )
+
+
+def _first_difference(recorded: Any, current: Any, at: str = "") -> str:
+    """Where two params trees first differ, e.g. ``targets.ort.runtime.onnxruntime: 1.22.0 planned,
+    1.23.0 installed``."""
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        for key in sorted(set(recorded) | set(current), key=str):
+            if recorded.get(key) != current.get(key):
+                return _first_difference(recorded.get(key), current.get(key), f"{at}.{key}" if at else str(key))
+    shown = [str(v)[:40] if not isinstance(v, dict) else "{...}" for v in (recorded, current)]
+    return f"{at or 'model'}: {shown[0]} planned, {shown[1]} now"
 
 
 def stages_for(loaded: LoadedManifest, root: Path) -> dict[str, Any]:
@@ -76,10 +97,14 @@ def stages_for(loaded: LoadedManifest, root: Path) -> dict[str, Any]:
     name = loaded.manifest.name
     manifest_rel = os.path.relpath(loaded.path, root)
     eval_rel = os.path.relpath(loaded.eval_path(), root)
+    source = loaded.source_path()
     return {
         "name": name,
         "manifest": manifest_rel,
         "eval_data": eval_rel,
+        # a source inside the repository is a DVC dependency; one in an installed package is
+        # covered by its sha256 among the baseline's params
+        "source": os.path.relpath(source, root.resolve()) if source.is_relative_to(root.resolve()) else None,
         "baseline_dir": str(layout.baseline_dir(name)),
         "inputs": str(layout.inputs_file(name)),
         "targets": [

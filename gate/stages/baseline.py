@@ -17,8 +17,19 @@ from gate.errors import ExitCode
 
 #: Eval items used to compare the converted baseline with the source framework.
 CONVERSION_CHECK_ITEMS = 32
-def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[str, float]:
-    """Cosine of the baseline artifact's outputs to the source framework's, first items."""
+
+
+def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[str, Any]:
+    """Compare the baseline artifact with the source framework (the task's torch module).
+
+    On the first :data:`CONVERSION_CHECK_ITEMS` eval items: per-item cosine of the outputs
+    (``items``, ``cosine_mean``, ``cosine_min``, ``max_abs_diff``). Then the dynamic-axes sweep
+    (:func:`gate.tasks.sweep.sweep_baseline`, records under ``shape_sweep``), which also keeps
+    the swept feeds and the source's outputs in the baseline folder for every candidate.
+
+    Raises:
+        BackendError: the baseline fails, or disagrees with the source, at a swept size.
+    """
     import importlib
 
     import numpy as np
@@ -26,21 +37,27 @@ def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[s
 
     from gate.backends import get_backend
     from gate.tasks import get_task
+    from gate.tasks.sweep import sweep_baseline, sweep_points
 
     task = importlib.import_module(get_task(loaded.manifest.task).module)
     module = task.torch_module(loaded.source_path(), allow_pickle=loaded.manifest.source.allow_pickle)
     session = get_backend(loaded.manifest.baseline.backend).open(artifact, loaded.manifest.measure.threads)
+
+    def source(feeds: dict[str, Any]) -> Any:
+        with torch.no_grad():
+            return module(**{k: torch.from_numpy(v) for k, v in feeds.items()}).numpy()
+
     with np.load(inputs_npz) as data:
         feeds = task.eval_feeds(data)[:CONVERSION_CHECK_ITEMS]
-    ref, got = [], []
-    with torch.no_grad():
-        for f in feeds:
-            ref.append(module(**{k: torch.from_numpy(v) for k, v in f.items()}).numpy()[0])
-            got.append(np.asarray(session.run(f))[0])
+        latency = {k: np.asarray(v) for k, v in task.latency_feeds(data).items()}
+    ref = [source(f)[0] for f in feeds]
+    got = [np.asarray(session.run(f))[0] for f in feeds]
     a, b = np.stack(ref), np.stack(got)
     cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    points = sweep_points(getattr(task, "AXES", {}), list(loaded.manifest.input.dynamic_axes), latency)
     return {"items": len(feeds), "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
-            "max_abs_diff": float(np.abs(a - b).max())}
+            "max_abs_diff": float(np.abs(a - b).max()),
+            "shape_sweep": sweep_baseline(source, session.run, points, artifact)}
 
 
 def run_baseline(manifest: Path) -> int:
@@ -123,7 +140,8 @@ def build_baseline(manifest: str) -> int:
     with progress.step(f"{m.name}: checking the baseline against the source framework"):
         fidelity = conversion_fidelity(loaded, out, inputs)
     artifact.details["conversion_fidelity"] = fidelity
-    artifact.details["source"] = {**m.source.model_dump(), "resolved": str(loaded.source_path())}
+    artifact.details["source"] = {**m.source.model_dump(), "resolved": str(loaded.source_path()),
+                                  "sha256": loaded.source_sha256}
     artifact.write(out)
     write_json_atomic(out / "eval_items.json", {"count": len(items)})
     progress.log(

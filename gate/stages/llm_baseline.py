@@ -93,7 +93,7 @@ def run_baseline(loaded: Any, root: Path) -> int:
                 "source_perplexity": check["perplexity"], "kl_mean": check["kl_mean"],
                 "kl_p99": check["kl_p99"], "top1_agreement": check["top1_agreement"]}
     artifact.details["conversion_fidelity"] = fidelity
-    artifact.details["source"] = {**m.source.model_dump(), "resolved": str(source)}
+    artifact.details["source"] = {**m.source.model_dump(), "resolved": str(source), "sha256": loaded.source_sha256}
     artifact.details["add_bos"] = add_bos
     artifact.write(out)
     write_json_atomic(out / "eval_items.json", {"count": len(eval_tokens), "unit": "tokens",

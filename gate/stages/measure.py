@@ -128,6 +128,7 @@ def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max
     from gate import progress
     from gate.config.schema import sha256_file
     from gate.measure.harness import WorkerSpec, measure_pair
+    from gate.measure.summary import prediction_histogram
     from gate.tasks import get_task
 
     m = loaded.manifest
@@ -156,6 +157,9 @@ def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max
             accuracy = {role: task.score(reference, out, inputs=data) for role, out in outputs.items()}
             items = {role: {k: v.tolist() for k, v in task.item_scores(reference, out, inputs=data).items()}
                      for role, out in outputs.items()}
+        # classifiers: the spread of top-1 classes, for the collapse flag (gate.verdict.decision)
+        histograms = ({role: prediction_histogram(task.predictions(out)) for role, out in outputs.items()}
+                      if hasattr(task, "predictions") else {})
     finally:
         shutil.rmtree(result["output_dir"], ignore_errors=True)
     sides: dict[str, Any] = {}
@@ -173,6 +177,8 @@ def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max
             "fingerprint": side["fingerprint"],
             "runtime": side["runtime"],
         }
+        if role in histograms:
+            sides[role]["predictions"] = histograms[role]
         if "load_test" in side:
             sides[role]["load_test"] = {k: v for k, v in side["load_test"].items() if k != "latencies_ms"}
     doc = {

@@ -15,11 +15,18 @@ from gate.errors import ExitCode, GateError
 
 
 def build_candidate(manifest: str, target: str, root: str) -> dict[str, Any]:
-    """Build the candidate of ``target`` (runs inside the isolated child). Returns its size."""
+    """Build the candidate of ``target`` (runs inside the isolated child), then run it on the
+    baseline's dynamic-axes sweep against the source's outputs (:mod:`gate.tasks.sweep`).
+    Returns its size.
+
+    Raises:
+        BackendError: the backend failed, or the candidate fails the sweep (naming the axis).
+    """
     from gate import layout
     from gate.backends import get_backend
     from gate.config.manifest import load_manifest
     from gate.stages.context import build_context
+    from gate.tasks.sweep import check_candidate, load_points
 
     loaded = load_manifest(Path(manifest))
     base = Path(root)
@@ -30,6 +37,10 @@ def build_candidate(manifest: str, target: str, root: str) -> dict[str, Any]:
         base / layout.baseline_dir(name), loaded.recipes[t.name],
         build_context(loaded, base / layout.inputs_file(name)), out,
     )
+    baseline = base / layout.baseline_dir(name)
+    if load_points(baseline):
+        session = get_backend(t.backend).open(out, loaded.manifest.measure.threads)
+        artifact.details["shape_sweep"] = check_candidate(session.run, baseline)
     artifact.details["config_hash"] = loaded.config_hash(t.name)
     artifact.details["target_id"] = t.target_id()
     artifact.write(out)

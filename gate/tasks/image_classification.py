@@ -175,6 +175,11 @@ def score(reference: np.ndarray, outputs: np.ndarray, inputs: Any = None) -> dic
     return result
 
 
+def predictions(outputs: np.ndarray) -> list[int]:
+    """The top-1 class of each item of logits ``outputs`` [n_items, n_classes]."""
+    return [int(c) for c in outputs.argmax(axis=1)]
+
+
 def per_item_fidelity(reference: np.ndarray, outputs: np.ndarray) -> np.ndarray:
     """1.0 where the top-1 class matches the reference, else 0.0; shape [n_items]."""
     return np.asarray(reference.argmax(axis=1) == outputs.argmax(axis=1), dtype=np.float64)

@@ -111,6 +111,9 @@ class Decision(BaseModel):
     task: str
     manifest: str
     manifest_sha256: str
+    #: sha256 of the source model (:func:`gate.config.schema.sha256_tree`) and of the eval set
+    source_sha256: str = ""
+    eval_sha256: str = ""
     policy: str
     policy_path: str
     policy_sha256: str
@@ -222,6 +225,33 @@ def physical_problem(doc: dict[str, Any]) -> str | None:
     return None
 
 
+#: A classifier's predictions have collapsed when its most frequent class takes at least this
+#: share of the eval items and at least twice the baseline's most frequent share.
+COLLAPSE_SHARE = 0.5
+
+
+def collapse_note(target: str, doc: dict[str, Any]) -> str | None:
+    """A warning when the candidate's top-1 predictions collapse onto one class (see
+    :data:`COLLAPSE_SHARE`), from the ``predictions`` histograms of the measurements; None
+    otherwise, and for tasks that record none."""
+    cand, base = doc["candidate"].get("predictions"), doc["baseline"].get("predictions")
+    if not cand or not base:
+        return None
+    share, base_share = float(cand["top_share"]), float(base["top_share"])
+    if share >= COLLAPSE_SHARE and share >= 2 * base_share:
+        return (f"{target}: predictions collapse: class {cand['top_class']} takes {share:.0%} of "
+                f"{cand['items']} eval items ({cand['distinct_classes']} distinct classes; the baseline's "
+                f"most frequent class takes {base_share:.0%}, {base['distinct_classes']} distinct)")
+    return None
+
+
+def _quantization_note(target: str, doc: dict[str, Any]) -> str | None:
+    """The backend's note when the candidate file does not hold the quantization its recipe
+    asked for (``details.quantization_mismatch``, read back from the file by the backend)."""
+    mismatch = doc["candidate"]["artifact"].get("details", {}).get("quantization_mismatch")
+    return f"{target}: {mismatch}" if mismatch else None
+
+
 def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, root: Path,
                   today: dt.date, notes: list[str]) -> TargetResult:
     """Apply ``policy`` to one target's ``measurements.json`` (see the module docstring)."""
@@ -263,6 +293,11 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
             target, config_hash,
             f"stale measurements: {', '.join(changed)} changed since {rel} was written "
             "(its recorded sha256 differs); run `dvc repro`", str(rel))
+    try:
+        found = [collapse_note(target.name, doc), _quantization_note(target.name, doc)]
+    except (KeyError, TypeError, ValueError) as exc:
+        found = [f"{target.name}: unreadable prediction histogram or quantization record in {rel}: {exc!r}"]
+    notes.extend(n for n in found if n is not None)
     stats = get_task(loaded.manifest.task).item_statistics
     results = [_rule_result(rule, doc, loaded.manifest.eval.primary, policy, stats) for rule in policy.policy.rules]
     _apply_waivers(results, target, loaded, today, notes)
@@ -311,7 +346,8 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
     return Decision(
         model=loaded.manifest.name, task=loaded.manifest.task,
         manifest=_display_path(loaded),
-        manifest_sha256=loaded.sha256, policy=policy.policy.name, policy_path=str(policy.path),
+        manifest_sha256=loaded.sha256, source_sha256=loaded.source_sha256, eval_sha256=loaded.eval_sha256,
+        policy=policy.policy.name, policy_path=str(policy.path),
         policy_sha256=policy.sha256, primary_metric=loaded.manifest.eval.primary, verdict=verdict,
         exit_code=int(exit_code), inconclusive_mode=mode,
         decided_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), targets=targets, notes=notes,
