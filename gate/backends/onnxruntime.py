@@ -137,10 +137,10 @@ class OnnxRuntimeBackend:
 
     name = "onnxruntime"
     #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
-    candidate_tasks = frozenset({"sentence-embedding", "image-classification"})
+    candidate_tasks = frozenset({"sentence-embedding", "image-classification", "tensor"})
     #: Python distributions whose versions are DVC params of its stages (a bump reruns them).
     distributions = ("onnxruntime", "onnx", "torch", "transformers")
-    baseline_tasks = frozenset({"sentence-embedding", "image-classification"})
+    baseline_tasks = frozenset({"sentence-embedding", "image-classification", "tensor"})
     recipe_model = OrtRecipe
 
     def versions(self) -> dict[str, str]:
@@ -271,7 +271,8 @@ class _CalibrationReader:
 
         task = importlib.import_module(get_task(task_name).module)
         with np.load(inputs_npz) as data:
-            self._items: Iterator[dict[str, Any]] = iter(list(task.eval_feeds(data)[:limit]))
+            feeds = getattr(task, "calibration_feeds", task.eval_feeds)(data)  # a separate calibration set, if any
+            self._items: Iterator[dict[str, Any]] = iter(list(feeds[:limit]))
 
     def get_next(self) -> dict[str, Any] | None:
         return next(self._items, None)

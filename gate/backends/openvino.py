@@ -91,10 +91,10 @@ class OpenVinoBackend:
 
     name = "openvino"
     #: Tasks it builds candidates for, and baselines for (checked when a manifest loads).
-    candidate_tasks = frozenset({"sentence-embedding", "image-classification"})
+    candidate_tasks = frozenset({"sentence-embedding", "image-classification", "tensor"})
     #: Python distributions whose versions are DVC params of its stages (a bump reruns them).
     distributions = ("openvino", "nncf", "onnx")
-    baseline_tasks = frozenset({"sentence-embedding", "image-classification"})
+    baseline_tasks = frozenset({"sentence-embedding", "image-classification", "tensor"})
     recipe_model = OvRecipe
 
     def versions(self) -> dict[str, str]:

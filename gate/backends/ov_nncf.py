@@ -30,7 +30,8 @@ def _items(ctx: BuildContext, task: Any, limit: int) -> list[dict[str, np.ndarra
     if ctx.calibration_inputs is None:
         raise BackendError("NNCF needs the baseline stage's inputs.npz")
     with np.load(ctx.calibration_inputs) as data:
-        return [{k: np.asarray(v) for k, v in f.items()} for f in task.eval_feeds(data)[:limit]]
+        feeds = getattr(task, "calibration_feeds", task.eval_feeds)(data)  # a separate calibration set, if any
+        return [{k: np.asarray(v) for k, v in f.items()} for f in feeds[:limit]]
 
 
 def validation_metric(task: Any, primary: str | None) -> Any:

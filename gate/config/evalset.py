@@ -57,14 +57,47 @@ def read_eval_items(loaded: Any, task: Any) -> list[str]:
     return items
 
 
-def check_eval(loaded: Any) -> None:
-    """:func:`read_eval_items` with the manifest's task module, when the task has item lines.
+def check_eval_paths(loaded: Any) -> None:
+    """``eval.data``, ``eval.labels`` and ``eval.calibration`` exist and stay inside the
+    repository; a folder is data only for task ``tensor`` (images), and labels and calibration
+    files belong to that task.
 
     Raises:
-        ConfigError: see :func:`read_eval_items`.
+        ConfigError: at the manifest key.
+    """
+    from gate.config.sources import inside
+
+    m = loaded.manifest
+    for key in ("data", "labels", "calibration"):
+        rel = getattr(m.eval, key)
+        if rel is None:
+            continue
+        where = loaded.where("eval", key)
+        path = inside(loaded.folder / rel, loaded.repo_root, f"eval {key}", where, shown=rel)
+        folder_ok = m.task == "tensor" and key != "labels" and path.is_dir()
+        if not (path.is_file() or folder_ok):
+            raise ConfigError(f"eval {key} {rel!r} does not exist", location=where)
+    if m.task != "tensor" and (m.eval.labels or m.eval.calibration):
+        raise ConfigError("eval.labels and eval.calibration belong to task tensor (the other tasks read labels "
+                          "from their eval lines and calibrate on eval items)", location=loaded.where("eval"))
+
+
+def check_eval(loaded: Any) -> None:
+    """:func:`check_eval_paths`, then :func:`read_eval_items` with the manifest's task module
+    when the task has item lines, or for task ``tensor`` the data files against the model's
+    inputs (:func:`gate.config.tensordata.check_tensor_eval`).
+
+    Raises:
+        ConfigError: see those functions.
     """
     from gate.tasks import get_task
 
+    check_eval_paths(loaded)
+    if loaded.manifest.task == "tensor":
+        from gate.config.tensordata import check_tensor_eval
+
+        check_tensor_eval(loaded, loaded.manifest.eval.min_items, MAX_DUPLICATE_SHARE)
+        return
     task = importlib.import_module(get_task(loaded.manifest.task).module)
     if hasattr(task, "read_items"):
         read_eval_items(loaded, task)

@@ -27,7 +27,8 @@ def load_pair(path: Path, policy_override: Path | None = None) -> tuple[LoadedMa
             loaded.manifest.policy, loaded.folder, loaded.repo_root, loaded.where("policy")
         )
     policy = load_policy(policy_path)
-    task_metrics = get_task(loaded.manifest.task).metrics
+    # the task's metrics and a team's plugin metrics (task tensor), each gateable by name
+    task_metrics = {**get_task(loaded.manifest.task).metrics, **loaded.tensor.metrics}
     for i, rule in enumerate(policy.policy.rules):
         if rule.metric != "accuracy" and rule.metric not in GENERIC_METRICS and rule.metric not in task_metrics:
             known = ", ".join(["accuracy", *GENERIC_METRICS, *task_metrics])

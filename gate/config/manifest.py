@@ -21,6 +21,7 @@ from gate.backends import available, get_backend
 from gate.backends.autoselect import choose_backend
 from gate.config.schema import Printable, Strict, Version, parse, sha256_file, sha256_json, sha256_tree
 from gate.config.sources import check_source_files, inside, resolve_source
+from gate.config.tensorspec import TensorSpec
 from gate.config.yamlio import Located, load_yaml
 from gate.errors import ConfigError
 from gate.tasks import get_task
@@ -66,11 +67,17 @@ class InputSpec(Strict):
 class EvalSet(Strict):
     """The evaluation set and the metrics computed on it.
 
-    ``data`` is a UTF-8 text file, one item per line (relative to the manifest). ``primary``
-    names the metric that policies call ``accuracy``.
+    ``data`` is a UTF-8 text file, one item per line (relative to the manifest); for task
+    ``tensor`` it is an ``.npz`` (arrays keyed by input name, items along axis 0), an ``.npy``
+    (one input) or a folder of images (see :class:`TensorSpec`). ``labels`` (task ``tensor``)
+    is a CSV of ``file,label`` rows for an image folder; ``calibration`` names calibration
+    data in the same form as ``data``, used by quantization recipes instead of the eval items.
+    ``primary`` names the metric that policies call ``accuracy``.
     """
 
     data: str
+    labels: str | None = None
+    calibration: str | None = None
     min_items: int = Field(default=500, ge=1)
     metrics: list[str] = Field(min_length=1)
     primary: str
@@ -180,7 +187,7 @@ class Manifest(Strict):
 
     version: Version = 1
     name: Name
-    task: Literal["sentence-embedding", "text-generation", "image-classification"]
+    task: Literal["sentence-embedding", "text-generation", "image-classification", "tensor"]
     description: str = ""
     source: Source
     policy: str = Field(description="a policy name (policies/<name>.yaml) or a path to one")
@@ -190,6 +197,7 @@ class Manifest(Strict):
     measure: MeasureSpec = MeasureSpec()
     limits: Limits = Limits()
     generation: GenerationSpec | None = None
+    tensor: TensorSpec | None = None
     targets: list[Target] = Field(min_length=1)
     waivers: list[Waiver] = Field(default_factory=list)
     selection: SelectionSpec = SelectionSpec()
@@ -239,6 +247,16 @@ class LoadedManifest:
     def eval_path(self) -> Path:
         return (self.folder / self.manifest.eval.data).resolve()
 
+    def eval_file(self, key: Literal["data", "labels", "calibration"]) -> Path | None:
+        """The resolved path of ``eval.<key>`` (None when the manifest does not set it)."""
+        rel = getattr(self.manifest.eval, key)
+        return None if rel is None else (self.folder / rel).resolve()
+
+    @property
+    def tensor(self) -> TensorSpec:
+        """The ``tensor:`` section (its defaults when the manifest has none)."""
+        return self.manifest.tensor or TensorSpec()
+
     @cached_property
     def source_sha256(self) -> str:
         """sha256 of the source's bytes (:func:`gate.config.schema.sha256_tree`: a file, or
@@ -259,6 +277,13 @@ class LoadedManifest:
         }
         if m.generation is not None:  # absent for other tasks, so their hashes do not move
             params["generation"] = m.generation.model_dump()
+        if m.tensor is not None:
+            params["tensor"] = m.tensor.model_dump()
+        evals: dict[str, Any] = params["eval"]  # type: ignore[assignment]
+        for key in ("labels", "calibration"):  # only when set, so other manifests' hashes stay
+            path = self.eval_file(key)
+            if path is not None:
+                evals[key] = {"path": getattr(m.eval, key), "sha256": sha256_tree(path)}
         return params
 
     def target_params(self, name: str) -> dict[str, Any]:
@@ -280,8 +305,8 @@ class LoadedManifest:
 
     @cached_property
     def eval_sha256(self) -> str:
-        """sha256 of the eval set file's bytes."""
-        return sha256_file(self.eval_path())
+        """sha256 of the eval set's bytes (a file, or every file of a folder of images)."""
+        return sha256_tree(self.eval_path())
 
     def config_hash(self, name: str) -> str:
         """Hash of everything that determines target ``name``'s measurements (16 hex digits):
@@ -352,6 +377,8 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
         )
     baseline_backend = get_backend(manifest.baseline.backend, location=doc.where(("baseline", "backend")))
     _check_capability(baseline_backend, "baseline", manifest.task, doc.where(("baseline", "backend")))
+    if manifest.tensor is not None and manifest.task != "tensor":
+        raise ConfigError("a `tensor:` section belongs to task tensor only", location=doc.where(("tensor",)))
     if (manifest.task == "text-generation") != (manifest.generation is not None):
         raise ConfigError(
             "a `generation:` section is required for task text-generation and only for it",
@@ -365,11 +392,12 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
                 f"task {manifest.task} has no axis {axis!r} (axes: {', '.join(task.axes)})",
                 location=doc.where(("input", "dynamic_axes", j)),
             )
+    known_metrics = {**task.metrics, **{k: v.better for k, v in (manifest.tensor or TensorSpec()).metrics.items()}}
     for j, metric in enumerate(manifest.eval.metrics):
-        if metric not in task.metrics:
+        if metric not in known_metrics:
             raise ConfigError(
                 f"unknown metric {metric!r} for task {manifest.task} "
-                f"(known: {', '.join(sorted(task.metrics))})",
+                f"(known: {', '.join(sorted(known_metrics))})",
                 location=doc.where(("eval", "metrics", j)),
             )
     if manifest.eval.primary not in manifest.eval.metrics:
@@ -394,15 +422,10 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
         from gate.backends.gguf import read_gguf
 
         read_gguf(source)
-    eval_file = loaded.folder / manifest.eval.data
-    inside(eval_file, root, "eval data", doc.where(("eval", "data")), shown=manifest.eval.data)
-    if not eval_file.is_file():
-        raise ConfigError(
-            f"eval data {manifest.eval.data!r} does not exist", location=doc.where(("eval", "data"))
-        )
     from gate.config.evalset import check_eval
 
-    check_eval(loaded)  # repeats, too few distinct items, non-UTF-8 bytes, one label for all
+    check_eval(loaded)  # files exist and stay inside; repeats, too few items, non-UTF-8 bytes, one label for
+    # all; for task tensor the files against the model's inputs (gate.config.tensordata)
     return loaded
 
 

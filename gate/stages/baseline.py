@@ -33,26 +33,32 @@ def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[s
     import importlib
 
     import numpy as np
-    import torch
 
     from gate.backends import get_backend
     from gate.tasks import get_task
     from gate.tasks.sweep import sweep_baseline, sweep_points
 
     task = importlib.import_module(get_task(loaded.manifest.task).module)
-    module = task.torch_module(loaded.source_path(), allow_pickle=loaded.manifest.source.allow_pickle)
     session = get_backend(loaded.manifest.baseline.backend).open(artifact, loaded.manifest.measure.threads)
+    if loaded.manifest.source.format == "onnx":  # an ONNX source is its own reference
+        from gate.tasks.tensor import onnx_reference
 
-    def source(feeds: dict[str, Any]) -> Any:
-        with torch.no_grad():
-            return module(**{k: torch.from_numpy(v) for k, v in feeds.items()}).numpy()
+        source = onnx_reference(loaded.source_path(), loaded.manifest.measure.threads)
+    else:
+        import torch
+
+        module = task.torch_module(loaded.source_path(), allow_pickle=loaded.manifest.source.allow_pickle)
+
+        def source(feeds: dict[str, Any]) -> Any:
+            with torch.no_grad():
+                return module(**{k: torch.from_numpy(v) for k, v in feeds.items()}).numpy()
 
     with np.load(inputs_npz) as data:
         feeds = task.eval_feeds(data)[:CONVERSION_CHECK_ITEMS]
         latency = {k: np.asarray(v) for k, v in task.latency_feeds(data).items()}
     ref = [source(f)[0] for f in feeds]
     got = [np.asarray(session.run(f))[0] for f in feeds]
-    a, b = np.stack(ref), np.stack(got)
+    a, b = (np.stack(x).reshape(len(x), -1).astype(np.float64) for x in (ref, got))
     cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     points = sweep_points(getattr(task, "AXES", {}), list(loaded.manifest.input.dynamic_axes), latency)
     return {"items": len(feeds), "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
@@ -123,13 +129,19 @@ def build_baseline(manifest: str) -> int:
 
         return run_baseline(loaded, root)
     task = importlib.import_module(get_task(m.task).module)
-    items = read_eval_items(loaded, task)  # checked at load already; the child reads them again
+    build_for = getattr(task, "build_inputs_for", None)  # task tensor: data files, not item lines
+    items = [] if build_for is not None else read_eval_items(loaded, task)  # checked at load already
     out = root / layout.baseline_dir(m.name)
     inputs = root / layout.inputs_file(m.name)
     shutil.rmtree(out, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with progress.step(f"{m.name}: tokenizing {len(items)} eval items"):
-        arrays = task.build_inputs(loaded.source_path(), items, m.input.batch_size, m.input.sequence_length)
+    with progress.step(f"{m.name}: preparing the eval items"):
+        if build_for is not None:
+            arrays = build_for(loaded)
+            count = task.item_count(arrays)
+        else:
+            arrays = task.build_inputs(loaded.source_path(), items, m.input.batch_size, m.input.sequence_length)
+            count = len(items)
         tmp = inputs.with_name(".inputs.tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(inputs)
@@ -143,7 +155,7 @@ def build_baseline(manifest: str) -> int:
     artifact.details["source"] = {**m.source.model_dump(), "resolved": str(loaded.source_path()),
                                   "sha256": loaded.source_sha256}
     artifact.write(out)
-    write_json_atomic(out / "eval_items.json", {"count": len(items)})
+    write_json_atomic(out / "eval_items.json", {"count": count})
     progress.log(
         f"{m.name}: baseline {artifact.size_bytes} bytes; source-vs-baseline cosine "
         f"min {fidelity['cosine_min']:.6f} over {fidelity['items']} items"

@@ -61,6 +61,17 @@ TASKS: dict[str, TaskInfo] = {
         axes=("batch",),
         source_formats=("torch",),
     ),
+    # any model with named inputs (gate.tasks.tensor); data checked against the ONNX signature
+    "tensor": TaskInfo(
+        name="tensor",
+        module="gate.tasks.tensor",
+        metrics={"cosine_mean": "higher", "max_abs_error": "lower", "snr_db": "higher", "psnr_db": "higher",
+                 "top1_agreement": "higher", "top1_accuracy": "higher"},
+        item_statistics={"cosine_mean": ("cosine", "mean"), "max_abs_error": ("abs_error", "p100"),
+                         "snr_db": ("snr", "mean"), "psnr_db": ("psnr", "mean"),
+                         "top1_agreement": ("agree", "mean"), "top1_accuracy": ("correct", "mean")},
+        source_formats=("onnx",),
+    ),
 }
 
 

@@ -24,6 +24,13 @@ def load_checkpoint(path: Path, *, allow_pickle: bool = False) -> Any:
     """
     import torch
 
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    # torch.save writes a zip archive (PK..) or, in the legacy format, a pickle (protocol 2+
+    # starts with 0x80); anything else is not a checkpoint, and the pickle hint would mislead
+    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):
+        raise ConfigError(f"not a PyTorch checkpoint: the file starts with {magic!r}, neither a zip archive "
+                          f"nor a pickle (an ONNX file? then set source.format: onnx)", location=str(path))
     try:
         return torch.load(str(path), map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as exc:

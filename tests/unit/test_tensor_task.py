@@ -1,0 +1,154 @@
+"""Task ``tensor`` on a model of our own making (examples/two-input): its input signature read
+from the ONNX graph, its data checked by `gate validate` (bad files under tests/data/tensor),
+and its metrics on real outputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from gate.cli import main
+from gate.config.manifest import load_manifest
+from gate.config.signature import onnx_signature
+from gate.errors import ConfigError, MeasurementError
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "two-input"
+BAD = REPO / "tests" / "data" / "tensor"
+
+
+def example_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("two_input_make_model", EXAMPLE / "make_model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository holding the two-input example with its model built."""
+    (tmp_path / ".git").mkdir()
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    folder = tmp_path / "models" / "two-input"
+    shutil.copytree(EXAMPLE, folder)
+    example_module().build(folder / "model.onnx")
+    return tmp_path
+
+
+def manifest_line(manifest: Path, key: str) -> int:
+    return next(i for i, line in enumerate(manifest.read_text().splitlines(), 1) if line.strip().startswith(f"{key}:"))
+
+
+def test_signature_is_read_from_the_graph(repo: Path) -> None:
+    sig = onnx_signature(repo / "models/two-input/model.onnx")
+    assert [(t.name, t.dtype, t.shape) for t in sig.inputs] == [
+        ("sensor.window", "float32", ("batch", 64)), ("device-state", "int64", ("batch", 4))]
+    assert [(t.name, t.dtype, t.shape) for t in sig.outputs] == [("class_scores", "float32", ("batch", 10))]
+
+
+def test_example_validates(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(repo / "models/two-input/gate.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def expectations() -> list[tuple[str, str]]:
+    rows = [line.split(" | ", 1) for line in (BAD / "expect.txt").read_text().splitlines() if line.strip()]
+    return [(name, fragment) for name, fragment in rows]
+
+
+@pytest.mark.parametrize(("name", "fragment"), expectations(), ids=lambda v: v if v.endswith(".npz") else "")
+def test_bad_eval_files_exit_2_at_the_eval_key(repo: Path, name: str, fragment: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = repo / "models/two-input/gate.yaml"
+    shutil.copy(BAD / name, manifest.parent / "inputs.npz")
+    assert main(["validate", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {manifest}:{manifest_line(manifest, 'data')}:"), err
+    assert fragment in err, err
+
+
+def test_every_bad_file_is_listed() -> None:
+    assert sorted(p.name for p in BAD.glob("*.npz")) == sorted(n for n, _ in expectations())
+
+
+def edit(manifest: Path, old: str, new: str) -> None:
+    text = manifest.read_text()
+    assert old in text
+    manifest.write_text(text.replace(old, new))
+
+
+def test_labels_make_top1_accuracy_the_primary(repo: Path) -> None:
+    manifest = repo / "models/two-input/gate.yaml"
+    edit(manifest, "primary: top1_accuracy", "primary: top1_agreement")
+    with pytest.raises(ConfigError, match=r"accuracy must be the labelled task metric, eval\.primary: top1_accuracy"):
+        load_manifest(manifest)
+
+
+def test_class_metrics_need_logits(repo: Path) -> None:
+    manifest = repo / "models/two-input/gate.yaml"
+    edit(manifest, "output: logits", "output: values")
+    with pytest.raises(ConfigError, match="needs class scores"):
+        load_manifest(manifest)
+
+
+def test_calibration_file_is_checked_too(repo: Path) -> None:
+    manifest = repo / "models/two-input/gate.yaml"
+    shutil.copy(BAD / "wrong-input-name.npz", manifest.parent / "calibration.npz")
+    with pytest.raises(ConfigError) as exc:
+        load_manifest(manifest)
+    assert exc.value.location == f"{manifest}:{manifest_line(manifest, 'calibration')}:3"
+    assert "'sensor_window' is not an input" in str(exc.value)
+
+
+def test_a_missing_plugin_is_exit_2_at_its_key(repo: Path) -> None:
+    manifest = repo / "models/two-input/gate.yaml"
+    edit(manifest, "  output: logits", "  output: logits\n  metrics:\n    margin: {function: 'nowhere_mod:fn'}")
+    with pytest.raises(ConfigError, match="plugin 'nowhere_mod:fn' cannot be loaded") as exc:
+        load_manifest(manifest)
+    assert exc.value.location is not None
+    assert exc.value.location.startswith(f"{manifest}:{manifest_line(manifest, 'margin')}:")
+
+
+def test_metrics_on_real_outputs(repo: Path) -> None:
+    import onnxruntime as ort
+
+    from gate.tasks import tensor
+
+    loaded = load_manifest(repo / "models/two-input/gate.yaml")
+    arrays = tensor.build_inputs_for(loaded)
+    session = ort.InferenceSession(str(repo / "models/two-input/model.onnx"), providers=["CPUExecutionProvider"])
+    outs = np.stack([session.run(None, f)[0][0] for f in tensor.eval_feeds(arrays)])
+    assert outs.shape == (60, 10)
+    same = tensor.score(outs, outs, arrays)
+    assert same["cosine_mean"] == pytest.approx(1.0) and same["max_abs_error"] == 0.0
+    assert same["snr_db"] == tensor.DB_CAP and same["top1_agreement"] == 1.0
+    # accuracy is measured against the true classes the data were drawn from, not assumed
+    truth = float(np.mean(outs.argmax(axis=1) == arrays["eval.labels"]))
+    assert same["top1_accuracy"] == truth and 0.5 < truth < 1.0
+    noisy = outs + np.random.default_rng(0).normal(scale=0.5, size=outs.shape).astype(np.float32)
+    got = tensor.score(outs, noisy, arrays)
+    assert 0.9 < got["cosine_mean"] < 1.0 and 0 < got["snr_db"] < 40 and got["max_abs_error"] > 1.0
+    items = tensor.item_scores(outs, noisy, arrays)
+    assert items["correct"].shape == (60,) and items["agree"].mean() == got["top1_agreement"]
+    assert list(tensor.latency_feeds(arrays)) == ["sensor.window", "device-state"]
+    assert len(tensor.calibration_feeds(arrays)) == 40
+
+
+def test_a_failing_plugin_metric_is_a_measurement_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gate.tasks import tensor
+
+    (tmp_path / "team_metrics.py").write_text("def broken(reference, outputs):\n"
+                                              "    raise ValueError('no masks here')\n")
+    monkeypatch.chdir(tmp_path)
+    inputs = {"meta.logits": np.array(False), "meta.plugins": np.array('{"iou": "team_metrics:broken"}'),
+              "meta.folder": np.array(".")}
+    ref = np.ones((3, 4), dtype=np.float32)
+    with pytest.raises(MeasurementError, match=r"metric plugin 'iou' .* failed: ValueError: no masks here"):
+        tensor.score(ref, ref, inputs)
