@@ -161,8 +161,12 @@ class OnnxRuntimeBackend:
         if source.is_file() and source.suffix == ".onnx":
             return self._copy_onnx(source, out)
         task = importlib.import_module(get_task(ctx.task).module)
-        module = task.torch_module(source, allow_pickle=ctx.allow_pickle)
-        dummy, input_names, output_names, axes = task.export_spec(ctx.input)
+        if hasattr(task, "torch_module_for"):  # task tensor: the team's module and declared inputs
+            module = task.torch_module_for(source, ctx)
+            dummy, input_names, output_names, axes = task.export_spec_for(ctx)
+        else:
+            module = task.torch_module(source, allow_pickle=ctx.allow_pickle)
+            dummy, input_names, output_names, axes = task.export_spec(ctx.input)
         out.mkdir(parents=True, exist_ok=True)
         target = out / "model.onnx"
         with torch.no_grad():

@@ -77,6 +77,9 @@ def check_eval_paths(loaded: Any) -> None:
         folder_ok = m.task == "tensor" and key != "labels" and path.is_dir()
         if not (path.is_file() or folder_ok):
             raise ConfigError(f"eval {key} {rel!r} does not exist", location=where)
+    if m.source.factory is not None and not (m.task == "tensor" and m.source.format == "torch"):
+        raise ConfigError("source.factory belongs to a torch source of task tensor (the other tasks build their "
+                          "own modules)", location=loaded.where("source", "factory"))
     if m.task != "tensor" and (m.eval.labels or m.eval.calibration):
         raise ConfigError("eval.labels and eval.calibration belong to task tensor (the other tasks read labels "
                           "from their eval lines and calibrate on eval items)", location=loaded.where("eval"))

@@ -21,7 +21,7 @@ from gate.backends import available, get_backend
 from gate.backends.autoselect import choose_backend
 from gate.config.schema import Printable, Strict, Version, parse, sha256_file, sha256_json, sha256_tree
 from gate.config.sources import check_source_files, inside, resolve_source
-from gate.config.tensorspec import TensorSpec
+from gate.config.tensorspec import PluginRef, TensorSpec
 from gate.config.yamlio import Located, load_yaml
 from gate.errors import ConfigError
 from gate.tasks import get_task
@@ -47,6 +47,9 @@ class Source(Strict):
     format: Literal["transformers", "onnx", "gguf", "torch"]
     path: str
     allow_pickle: bool = False
+    #: task tensor, format torch: ``module:attr`` (found beside the manifest, or installed)
+    #: building the ``torch.nn.Module`` the weights file is loaded into, strictly
+    factory: PluginRef | None = None
     package: Annotated[str, StringConstraints(pattern=PACKAGE_NAME)] | None = None
 
 

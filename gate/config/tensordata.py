@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import importlib.util
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -45,12 +46,25 @@ class TensorData:
 
 
 def model_signature(loaded: Any) -> Signature:
-    """The source's input signature. Raises ConfigError when the format declares none."""
+    """The source's input signature: read from an ONNX file, or for a torch source declared in
+    ``tensor.inputs`` (with ``source.factory`` building the module).
+
+    Raises:
+        ConfigError: a torch source without ``source.factory`` or ``tensor.inputs``, or
+            another format (at ``source.format``).
+    """
     src = loaded.manifest.source
+    if src.format == "torch":
+        if src.factory is None or not loaded.tensor.inputs:
+            raise ConfigError("a torch source of task tensor needs source.factory (module:attr building the "
+                              "module) and tensor.inputs (names, dtypes, shapes)", location=loaded.where("source"))
+        find_plugin(src.factory, loaded.where("source", "factory"), loaded.folder)
+        declared = loaded.tensor.inputs.items()
+        return Signature(inputs=tuple(TensorSig(name, d.dtype, tuple(d.shape)) for name, d in declared), outputs=())
     sig = source_signature(src.format, loaded.source_path(), loaded.where("source", "path"))
     if sig is None:
-        raise ConfigError(f"task tensor needs a source whose inputs are declared in the file (onnx), "
-                          f"not {src.format!r}", location=loaded.where("source", "format"))
+        raise ConfigError(f"task tensor reads onnx sources, or torch with source.factory; not {src.format!r}",
+                          location=loaded.where("source", "format"))
     return sig
 
 
@@ -72,6 +86,25 @@ def load_plugin(ref: str, where: str, folder: Path | None = None) -> Any:
     finally:
         if added:
             sys.path.remove(str(folder))
+
+
+def find_plugin(ref: str, where: str, folder: Path | None = None) -> None:
+    """Check that the module of ``module:attr`` exists (in ``folder`` or installed) without
+    importing it: ``gate validate`` runs no team code and imports no framework it may need.
+
+    Raises:
+        ConfigError (at ``where``): no such module.
+    """
+    module = ref.partition(":")[0]
+    top = module.split(".")[0]
+    local = folder is not None and ((folder / f"{top}.py").is_file() or (folder / top / "__init__.py").is_file())
+    try:
+        found = local or importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConfigError(f"plugin {ref!r} cannot be loaded: no module {top!r} beside the manifest or installed",
+                          location=where)
 
 
 def _npz(path: Path, where: str) -> dict[str, np.ndarray]:
@@ -106,9 +139,10 @@ def image_item(path: Path, spec: Any) -> np.ndarray:
 
 
 def _labels_csv(path: Path, names: list[str]) -> np.ndarray:
-    """Labels of ``names`` (image files) from a ``file,label`` CSV; -1 where a file has none.
-    Errors name the CSV's line."""
-    labels = {}
+    """Labels of ``names`` (image files) from a ``file,label`` CSV, int64 [n, k]: ``label`` is a
+    class index, or several separated by ``;`` when any of them is right (a tabby is also a
+    tiger cat); -1 pads, and marks a file without a row. Errors name the CSV's line."""
+    labels: dict[str, list[int]] = {}
     with path.open(encoding="utf-8", newline="") as fh:
         for line, row in enumerate(csv.reader(fh), start=1):
             if not row or row[0].startswith("#"):
@@ -124,13 +158,17 @@ def _labels_csv(path: Path, names: list[str]) -> np.ndarray:
             if name in labels:
                 raise ConfigError(f"file {name!r} is labelled twice", location=where)
             try:
-                labels[name] = int(label)
+                labels[name] = [int(v) for v in label.split(";")]
             except ValueError:
-                raise ConfigError(f"label {label!r} of {name!r} is not an integer class index",
-                                  location=where) from None
-            if labels[name] < 0:
-                raise ConfigError(f"label {labels[name]} of {name!r} is negative", location=where)
-    return np.array([labels.get(n, -1) for n in names], dtype=np.int64)
+                raise ConfigError(f"label {label!r} of {name!r} is not an integer class index (or several "
+                                  f"separated by ';')", location=where) from None
+            if min(labels[name]) < 0:
+                raise ConfigError(f"label {label!r} of {name!r} is negative", location=where)
+    width = max([len(v) for v in labels.values()] + [1])
+    out = np.full((len(names), width), -1, dtype=np.int64)
+    for i, n in enumerate(names):
+        out[i, : len(labels.get(n, []))] = labels.get(n, [])
+    return out
 
 
 def _images(loaded: Any, folder: Path, sig: Signature, key: str) -> TensorData:
@@ -236,13 +274,13 @@ def _check_array(inp: TensorSig, array: np.ndarray, shown: str, where: str) -> N
 def _check_labels(data: TensorData, shown: str, labels_key: str, where: str) -> None:
     labels = data.labels
     assert labels is not None  # checked by the caller; narrows the type
-    if labels.dtype.kind not in "iu" or labels.ndim != 1 or labels.shape[0] != data.count:
-        raise ConfigError(f"{shown} key {labels_key!r} must be integers [n_items] ({data.count} items), "
-                          f"got {labels.dtype} {list(labels.shape)}", location=where)
+    if labels.dtype.kind not in "iu" or labels.ndim not in (1, 2) or labels.shape[0] != data.count:
+        raise ConfigError(f"{shown} key {labels_key!r} must be integers [n_items] or [n_items, k] (any of k "
+                          f"right) for {data.count} items, got {labels.dtype} {list(labels.shape)}", location=where)
     if (labels < -1).any():
         raise ConfigError(f"{shown} key {labels_key!r} holds {int(labels.min())}; labels are class indices, "
                           f"-1 for unlabelled", location=where)
-    data.labels = labels.astype(np.int64)
+    data.labels = labels.astype(np.int64).reshape(data.count, -1)
 
 
 def check_tensor_eval(loaded: Any, min_items: int, max_repeat_share: float) -> None:
@@ -271,22 +309,22 @@ def check_tensor_eval(loaded: Any, min_items: int, max_repeat_share: float) -> N
         bad = sorted(asked & set(CLASS_SCORES))[0]
         raise ConfigError(f"metric {bad!r} needs class scores: set tensor.output: logits (the first output's "
                           f"last axis)", location=loaded.where("eval", "metrics"))
-    labelled = 0 if data.labels is None else int((data.labels >= 0).sum())
+    labelled = 0 if data.labels is None else int((data.labels[:, 0] >= 0).sum())
     if asked & set(LABELLED) and labelled == 0:
         raise ConfigError("metric 'top1_accuracy' needs labels, and no eval item has one", location=where)
     if labelled and loaded.tensor.output == "logits" and m.eval.primary != "top1_accuracy":
         raise ConfigError(f"{labelled} eval items are labelled: the policy's accuracy must be the labelled "
                           f"task metric, eval.primary: top1_accuracy ({m.eval.primary!r} is agreement with the "
                           f"baseline; gate it by name as well)", location=loaded.where("eval", "primary"))
-    if labelled > 1 and data.labels is not None and len(set(data.labels[data.labels >= 0].tolist())) == 1:
-        raise ConfigError(f"degenerate label set: all {labelled} labelled eval items have label "
-                          f"{int(data.labels[data.labels >= 0][0])}", location=where)
+    if labelled > 1 and data.labels is not None:
+        sets = {tuple(row) for row in data.labels[data.labels[:, 0] >= 0].tolist()}
+        if len(sets) == 1:
+            raise ConfigError(f"degenerate label set: all {labelled} labelled eval items have labels "
+                              f"{sorted(v for v in next(iter(sets)) if v >= 0)}", location=where)
     if m.eval.calibration is not None:
         read_tensor_data(loaded, "calibration", sig)
     for name, plugin in loaded.tensor.metrics.items():
-        at = loaded.where("tensor", "metrics", name, "function")
-        if not callable(load_plugin(plugin.function, at, loaded.folder)):
-            raise ConfigError(f"metric plugin {plugin.function!r} is not callable", location=at)
+        find_plugin(plugin.function, loaded.where("tensor", "metrics", name, "function"), loaded.folder)
     batch = loaded.manifest.input.batch_size
     for inp in sig.inputs:
         if batch > 1 and isinstance(inp.shape[0], int):

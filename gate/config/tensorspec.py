@@ -48,6 +48,15 @@ class ImageInputs(Strict):
     preprocess: PluginRef | None = Field(default=None, description="module:attr replacing the steps above")
 
 
+class InputDecl(Strict):
+    """A model input declared in the manifest, for a source whose file declares none (a torch
+    state_dict): numpy dtype name and shape, a dimension an ``int`` when fixed, a name when
+    dynamic (the first is the batch)."""
+
+    dtype: Literal["float32", "float16", "int64", "int32", "uint8", "bool"]
+    shape: list[Annotated[int, Field(ge=1)] | Annotated[str, StringConstraints(min_length=1)]] = Field(min_length=1)
+
+
 class MetricPlugin(Strict):
     """A team's own fidelity metric: ``function(reference, outputs) -> per-item scores``
     (both arrays [n_items, ...], the result [n_items]), summarised by its mean. ``better``
@@ -62,6 +71,7 @@ class TensorSpec(Strict):
     any metrics a team adds (see the module docstring)."""
 
     output: Literal["logits", "values"] = "values"
+    inputs: dict[str, InputDecl] = Field(default_factory=dict, description="for a torch source only")
     labels_key: Annotated[str, StringConstraints(min_length=1)] = "labels"
     images: ImageInputs | None = None
     metrics: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")], MetricPlugin] = Field(

@@ -47,7 +47,12 @@ def conversion_fidelity(loaded: Any, artifact: Path, inputs_npz: Path) -> dict[s
     else:
         import torch
 
-        module = task.torch_module(loaded.source_path(), allow_pickle=loaded.manifest.source.allow_pickle)
+        if hasattr(task, "torch_module_for"):  # task tensor: the team's own module
+            from gate.stages.context import build_context
+
+            module = task.torch_module_for(loaded.source_path(), build_context(loaded, inputs_npz))
+        else:
+            module = task.torch_module(loaded.source_path(), allow_pickle=loaded.manifest.source.allow_pickle)
 
         def source(feeds: dict[str, Any]) -> Any:
             with torch.no_grad():

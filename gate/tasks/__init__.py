@@ -70,7 +70,7 @@ TASKS: dict[str, TaskInfo] = {
         item_statistics={"cosine_mean": ("cosine", "mean"), "max_abs_error": ("abs_error", "p100"),
                          "snr_db": ("snr", "mean"), "psnr_db": ("psnr", "mean"),
                          "top1_agreement": ("agree", "mean"), "top1_accuracy": ("correct", "mean")},
-        source_formats=("onnx",),
+        source_formats=("onnx", "torch"),
     ),
 }
 

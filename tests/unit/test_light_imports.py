@@ -25,9 +25,11 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r}))
     [
         [["--help"]],
         [["validate", "examples/minilm/gate.yaml", "policies/edge-default.yaml"]],
+        # task tensor: the ONNX graph's signature, the images, a torch source's factory found, not imported
+        [["validate", "examples/ppocr-det/gate.yaml", "examples/efficientnet-lite0/gate.yaml"]],
         [["schema", "manifest"], ["schema", "policy"]],
     ],
-    ids=["help", "validate", "schema"],
+    ids=["help", "validate", "validate-tensor", "schema"],
 )
 def test_no_heavy_imports(argvs: list[list[str]], repo_root) -> None:  # type: ignore[no-untyped-def]
     code = PROBE.format(argvs=argvs, heavy=HEAVY)

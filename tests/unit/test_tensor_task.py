@@ -110,7 +110,7 @@ def test_calibration_file_is_checked_too(repo: Path) -> None:
 def test_a_missing_plugin_is_exit_2_at_its_key(repo: Path) -> None:
     manifest = repo / "models/two-input/gate.yaml"
     edit(manifest, "  output: logits", "  output: logits\n  metrics:\n    margin: {function: 'nowhere_mod:fn'}")
-    with pytest.raises(ConfigError, match="plugin 'nowhere_mod:fn' cannot be loaded") as exc:
+    with pytest.raises(ConfigError, match="plugin 'nowhere_mod:fn' cannot be loaded: no module 'nowhere_mod'") as exc:
         load_manifest(manifest)
     assert exc.value.location is not None
     assert exc.value.location.startswith(f"{manifest}:{manifest_line(manifest, 'margin')}:")
@@ -130,7 +130,7 @@ def test_metrics_on_real_outputs(repo: Path) -> None:
     assert same["cosine_mean"] == pytest.approx(1.0) and same["max_abs_error"] == 0.0
     assert same["snr_db"] == tensor.DB_CAP and same["top1_agreement"] == 1.0
     # accuracy is measured against the true classes the data were drawn from, not assumed
-    truth = float(np.mean(outs.argmax(axis=1) == arrays["eval.labels"]))
+    truth = float(np.mean(outs.argmax(axis=1) == arrays["eval.labels"][:, 0]))
     assert same["top1_accuracy"] == truth and 0.5 < truth < 1.0
     noisy = outs + np.random.default_rng(0).normal(scale=0.5, size=outs.shape).astype(np.float32)
     got = tensor.score(outs, noisy, arrays)
@@ -152,3 +152,31 @@ def test_a_failing_plugin_metric_is_a_measurement_error(tmp_path: Path, monkeypa
     ref = np.ones((3, 4), dtype=np.float32)
     with pytest.raises(MeasurementError, match=r"metric plugin 'iou' .* failed: ValueError: no masks here"):
         tensor.score(ref, ref, inputs)
+
+
+@pytest.mark.parametrize(("row", "fragment"), [
+    ("99.jpg,281", "file '99.jpg' is not in the image folder"),
+    ("40.jpg,cat", "label 'cat' of '40.jpg' is not an integer class index"),
+    ("00.jpg,281;282", "file '00.jpg' is labelled twice"),
+])
+def test_a_bad_labels_row_is_exit_2_at_its_csv_line(tmp_path: Path, row: str, fragment: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / ".git").mkdir()
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    folder = tmp_path / "models" / "efficientnet-lite0"
+    shutil.copytree(REPO / "examples" / "efficientnet-lite0", folder)
+    labels = folder / "labels.csv"
+    lines = labels.read_text().splitlines()
+    labels.write_text("\n".join([*lines, row]) + "\n")
+    assert main(["validate", str(folder / "gate.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {labels}:{len(lines) + 1}: ") and fragment in err, err
+
+
+def test_labels_may_name_several_right_classes(tmp_path: Path) -> None:
+    from gate.tasks import tensor
+
+    logits = np.eye(4, dtype=np.float32)[[0, 1, 2, 3]] * 5
+    inputs = {"meta.logits": np.array(True), "eval.labels": np.array([[0, -1], [2, 1], [3, -1], [-1, -1]])}
+    items = tensor.item_scores(logits, logits, inputs)
+    assert items["correct"].tolist() == [1.0, 1.0, 0.0]  # item 3 is unlabelled
