@@ -47,6 +47,10 @@ SCHEMES: dict[str, frozenset[str]] = {
     "Q4_K_S": frozenset({"Q4_K", "Q5_K", "Q6_K"}), "Q4_0": frozenset({"Q4_0", "Q6_K"}),
     "Q3_K_M": frozenset({"Q3_K", "Q4_K", "Q5_K", "Q6_K"}),
 }
+#: The type llama.cpp stores a tensor in when its rows do not divide into the blocks of the
+#: type its scheme asks for (``llama_tensor_get_type`` in ``src/llama-quant.cpp``: Q4_K ->
+#: Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K / Q3_K -> IQ4_NL), so a file of that scheme holds these too.
+FALLBACKS: dict[str, str] = {"Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0", "Q2_K": "IQ4_NL", "Q3_K": "IQ4_NL"}
 ENTRY = "model.gguf"
 #: KV cache of a session used before :meth:`LlamaSession.reserve` sized it.
 DEFAULT_CTX = 512
@@ -65,15 +69,19 @@ def quantization_of(info: GgufInfo) -> str | None:
 
     The blocks' weight matrices decide (:meth:`GgufInfo.block_quantized_type`; the token
     embedding, often kept larger, is left out). The writer's declared file type
-    (``general.file_type``) names the result only when the tensors bear it out: the blocks'
-    main type and every block type belong to that llama.cpp scheme (:data:`SCHEMES`).
+    (``general.file_type``) names the result only when the tensors bear it out: every block
+    type belongs to that llama.cpp scheme (:data:`SCHEMES`) or to its shape fallbacks
+    (:data:`FALLBACKS`), and some block holds one of the scheme's own types. Gemma3-270M's
+    Q4_K_M file, for one, holds Q4_K, Q6_K and, for its 640-wide rows, Q5_0 and Q8_0.
     """
     block = info.block_quantized_type() or info.main_quantized_type()
     if block is None:
         return None
     declared = info.declared_file_type()
-    scheme = SCHEMES.get(declared or "")
-    if scheme is not None and block in scheme and info.block_weight_types() <= scheme | FLOAT_TYPES:
+    scheme = SCHEMES.get(declared or "", frozenset())
+    allowed = scheme | {FALLBACKS[t] for t in scheme if t in FALLBACKS} | FLOAT_TYPES
+    types = info.block_weight_types()
+    if scheme and types <= allowed and types & scheme:
         return declared
     return block
 

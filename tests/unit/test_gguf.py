@@ -246,8 +246,11 @@ def test_source_quantization_is_read_from_the_block_tensors(tmp_path: Path) -> N
     assert q4km.main_quantized_type() == "Q8_0" and q4km.block_quantized_type() == "Q4_K"
     assert q4km.declared_file_type() == "Q4_K_M"
     assert quantization_of(q4km) == "Q4_K_M"
-    # the header claims Q4_K_M, the blocks are Q5_0: the tensors win
-    claim = read_gguf(_mixed(tmp_path / "b.gguf", ["Q5_0", "Q5_0"], 64, 15))
-    assert quantization_of(claim) == "Q5_0"
+    # Gemma3-270M's mix: rows of 640 fall back from Q4_K to Q5_0 and from Q6_K to Q8_0
+    gemma = read_gguf(_mixed(tmp_path / "g.gguf", ["Q5_0", "Q5_0", "Q5_0", "Q4_K", "Q6_K", "Q8_0"], 64, 15))
+    assert gemma.block_quantized_type() == "Q5_0" and quantization_of(gemma) == "Q4_K_M"
+    # the header claims Q4_K_M, the blocks are only Q4_0 or only fallbacks: the tensors win
+    assert quantization_of(read_gguf(_mixed(tmp_path / "b.gguf", ["Q4_0", "Q4_0"], 64, 15))) == "Q4_0"
+    assert quantization_of(read_gguf(_mixed(tmp_path / "d.gguf", ["Q5_0", "Q5_0"], 64, 15))) == "Q5_0"
     assert quantization_of(read_gguf(_mixed(tmp_path / "c.gguf", ["Q4_1"], 8, None))) == "Q4_1"
     assert quantization_of(read_gguf(write_tiny(tmp_path / "f16.gguf", quantized=False))) is None
