@@ -51,6 +51,14 @@ GGML_TYPES: dict[int, tuple[str, int, int]] = {
     30: ("BF16", 1, 2), 34: ("TQ1_0", 256, 54), 35: ("TQ2_0", 256, 66), 39: ("MXFP4", 32, 17),
     40: ("NVFP4", 64, 36), 41: ("Q1_0", 128, 18),
 }
+#: llama.cpp's ``enum llama_ftype`` (include/llama.h): the ``general.file_type`` values.
+FILE_TYPES: dict[int, str] = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
+    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M",
+    30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0",
+}
 #: Types that hold full-precision values; every other type is quantized.
 FLOAT_TYPES = frozenset({"F32", "F16", "BF16", "F64"})
 
@@ -147,6 +155,28 @@ class GgufInfo:
             t.type_name for t in self.tensors if t.is_weight_matrix and t.type_name != requested
         ).items()))
 
+    def block_quantized_type(self) -> str | None:
+        """The quantized type holding the most elements among the transformer blocks' weight
+        matrices (``blk.*``), or None if none is quantized. The token embedding is left out:
+        it is often kept in a larger type and, in small models with large vocabularies, holds
+        most of the elements (Gemma3-270M's Q4_K_M file keeps it in Q8_0, and counted whole the
+        file reads as "Q8_0")."""
+        elements: Counter[str] = Counter()
+        for t in self.tensors:
+            if t.is_weight_matrix and t.name.startswith("blk.") and t.type_name not in FLOAT_TYPES:
+                elements[t.type_name] += t.n_elements
+        return sorted(elements.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] if elements else None
+
+    def block_weight_types(self) -> frozenset[str]:
+        """Every type the blocks' weight matrices are stored in."""
+        return frozenset(t.type_name for t in self.tensors if t.is_weight_matrix and t.name.startswith("blk."))
+
+    def declared_file_type(self) -> str | None:
+        """The file type the writer declared (``general.file_type``, llama.cpp's ``llama_ftype``
+        names), or None. A claim of the writer, not read from the tensors."""
+        value = self.metadata.get("general.file_type")
+        return FILE_TYPES.get(int(value), f"ftype {value}") if isinstance(value, int) else None
+
     def outside(self, allowed: frozenset[str]) -> tuple[dict[str, int], float]:
         """Weight matrices whose type is not in ``allowed`` (a quantization scheme's types):
         ``({type: count}, share of weight-matrix elements)``."""
@@ -165,6 +195,8 @@ class GgufInfo:
             "type_counts": self.type_counts(), "weight_type_counts": self.weight_type_counts(),
             "main_weight_type": self.main_weight_type(), "quantized": self.quantized(),
             "main_quantized_type": self.main_quantized_type(),
+            "block_quantized_type": self.block_quantized_type(),
+            "declared_file_type": self.declared_file_type(),
         }
 
 

@@ -1,15 +1,17 @@
 """What LLM backends (llamacpp, mlx) add to :class:`~gate.backends.base.Backend`.
 
-An LLM artifact is opened with ``open_llm`` and driven token by token by
-``gate.measure.llm_worker``: greedy decoding is an argmax over the logits the session returns,
-done by the worker, identically for every backend. Shared here: the requantization rule and
+An LLM backend implements the same contract as every backend: ``open(artifact, threads)``
+returns a session whose ``run(feeds)`` maps ``{"tokens": int64 [1, n]}`` to the logits of
+every position, float32 [1, n, vocab]. The session is an :class:`LlmSession`: it also decodes
+token by token for timed greedy generation (driven by the ``text-generation`` task, which
+takes the argmax identically for every backend). Shared here: the requantization rule and
 the bytes a decode step reads (for the roofline).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -17,9 +19,17 @@ from gate.errors import ConfigError
 
 
 class LlmSession(Protocol):
-    """A causal LM opened for inference with a KV cache of ``n_ctx`` tokens."""
+    """A causal LM opened for inference. Sessions of backends that build baselines also have
+    ``tokenize(text) -> (ids, add_bos)`` with the model's own vocabulary."""
 
-    vocab_size: int
+    @property
+    def vocab_size(self) -> int:
+        """Number of tokens in the vocabulary (the logits' last dimension)."""
+        ...
+
+    def reserve(self, n_ctx: int) -> None:
+        """Make the KV cache hold at least ``n_ctx`` tokens (loads the model if needed)."""
+        ...
 
     def reset(self) -> None:
         """Forget the KV cache (the next ``prefill`` starts a new sequence)."""
@@ -33,19 +43,9 @@ class LlmSession(Protocol):
         """Process one token after the cache; return its logits [vocab]."""
         ...
 
-    def logits(self, tokens: list[int]) -> np.ndarray:
-        """Logits of every position of ``tokens`` as a new sequence: float32 [n, vocab]."""
-        ...
-
-
-@runtime_checkable
-class LlmBackend(Protocol):
-    """A backend that can open its artifacts as an :class:`LlmSession`."""
-
-    name: str
-
-    def open_llm(self, artifact: Path, threads: int, n_ctx: int) -> LlmSession:
-        """Load an artifact for token-level inference (in a worker process)."""
+    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Logits of every position of ``feeds["tokens"]`` [1, n] as a new sequence: float32
+        [1, n, vocab]."""
         ...
 
 

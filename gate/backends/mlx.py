@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from gate.backends.base import Artifact, BuildContext, Session
+from gate.backends.base import Artifact, BuildContext
 from gate.backends.gguf import read_gguf
 from gate.backends.llm import LlmSession, check_requantize
 from gate.config.schema import Strict
@@ -115,6 +116,9 @@ class _MlxSession:
         self.vocab_size = int(config["vocab_size"])
         self.reset()
 
+    def reserve(self, n_ctx: int) -> None:
+        """Nothing to do: mlx-lm's KV cache grows as tokens arrive."""
+
     def reset(self) -> None:
         from mlx_lm.models.cache import make_prompt_cache
 
@@ -130,8 +134,9 @@ class _MlxSession:
     def step(self, token: int) -> np.ndarray:
         return np.array(self._run([token], self._cache)[0, -1])
 
-    def logits(self, tokens: list[int]) -> np.ndarray:
-        return np.array(self._run(tokens, None)[0])
+    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        tokens = [int(t) for t in np.asarray(feeds["tokens"]).reshape(-1)]
+        return np.array(self._run(tokens, None))
 
 
 class MlxBackend:
@@ -194,11 +199,10 @@ class MlxBackend:
                      "converted_from": f"{base.entry} (F16 GGUF baseline): renamed, Q/K un-permuted"},
         )
 
-    def open(self, artifact: Path, threads: int) -> Session:
-        raise BackendError("mlx artifacts are LLMs: they are measured through open_llm")
-
-    def open_llm(self, artifact: Path, threads: int, n_ctx: int) -> LlmSession:
-        # MLX's CPU backend picks its own thread count; the figures record the setting asked for
+    def open(self, artifact: Path, threads: int) -> LlmSession:
+        """The MLX model folder as an :class:`~gate.backends.llm.LlmSession`. MLX's CPU backend
+        picks its own thread count; the figures record the setting asked for."""
+        Artifact.read(artifact)  # a folder that is not an artifact is an error here
         return _MlxSession(artifact)
 
 

@@ -1,12 +1,12 @@
 """Eval sets that cannot measure anything are bad input, found when the manifest loads.
 
-Items are the task's own (:func:`read_items` of its module: sentences, image crops); a task
-that has no item lines (text generation reads a token stream) is not checked here.
+Items are the task's own (:meth:`gate.tasks.protocol.Task.read_items`: sentences, image
+crops); a task whose eval file is a stream, not items (text generation reads a token stream),
+returns None and is only checked for UTF-8 here.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from gate.errors import ConfigError
@@ -18,7 +18,7 @@ from gate.errors import ConfigError
 MAX_DUPLICATE_SHARE = 0.05
 
 
-def read_eval_items(loaded: Any, task: Any) -> list[str]:
+def read_eval_items(loaded: Any, task: Any) -> list[str] | None:
     """The eval items of ``loaded``, refused when they cannot measure anything.
 
     Raises:
@@ -30,11 +30,13 @@ def read_eval_items(loaded: Any, task: Any) -> list[str]:
     where = loaded.where("eval", "data")
     path = loaded.eval_path()
     try:
-        items: list[str] = task.read_items(path)
+        items: list[str] | None = task.read_items(path)
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise ConfigError(f"eval data {path.name} line {line} is not UTF-8 text ({exc.reason} at byte "
                           f"{exc.start})", location=where) from None
+    if items is None:
+        return None
     distinct = len(set(items))
     repeats = len(items) - distinct
     if repeats > MAX_DUPLICATE_SHARE * len(items):
@@ -101,6 +103,4 @@ def check_eval(loaded: Any) -> None:
 
         check_tensor_eval(loaded, loaded.manifest.eval.min_items, MAX_DUPLICATE_SHARE)
         return
-    task = importlib.import_module(get_task(loaded.manifest.task).module)
-    if hasattr(task, "read_items"):
-        read_eval_items(loaded, task)
+    read_eval_items(loaded, get_task(loaded.manifest.task))

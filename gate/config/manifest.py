@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from gate.backends import available, get_backend
 from gate.backends.autoselect import choose_backend
@@ -24,7 +24,23 @@ from gate.config.sources import check_source_files, inside, resolve_source
 from gate.config.tensorspec import PluginRef, TensorSpec
 from gate.config.yamlio import Located, load_yaml
 from gate.errors import ConfigError
+from gate.tasks import available as available_tasks
 from gate.tasks import get_task
+
+
+def _known_task(name: str) -> str:
+    """A task name the registry knows (:func:`gate.tasks.available`: built-ins and plugins)."""
+    if name not in available_tasks():
+        raise ValueError(f"unknown task {name!r} (known: {', '.join(available_tasks())})")
+    return name
+
+
+def _task_choices(schema: dict[str, Any]) -> None:
+    schema["enum"] = available_tasks()
+
+
+#: A task name: the choices come from the task registry, not from a list written here.
+TaskName = Annotated[str, AfterValidator(_known_task), Field(json_schema_extra=_task_choices)]
 
 #: Names that become folder names, DVC stage names and DVC params keys: no dots, no slashes.
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -133,13 +149,24 @@ class GenerationSpec(Strict):
     Speed: ``runs`` timed greedy generations per artifact (split over ``measure.rounds``,
     each round after ``measure.warmup_runs`` untimed ones) of ``generate_tokens`` tokens after
     a fixed prompt of ``prompt_tokens`` tokens of the eval text. Fidelity: next-token
-    distributions on the first ``eval_tokens`` tokens of the eval text, one window.
+    distributions on the first ``eval_tokens`` tokens of the eval text, cut into windows of
+    ``window_tokens`` tokens (default: 64, or half of ``eval_tokens`` when that is less), each
+    scored on its own; at least 2 windows, so that intervals can resample windows
+    (:mod:`gate.tasks.generation`).
     """
 
     prompt_tokens: int = Field(default=128, ge=1, le=8192)
     generate_tokens: int = Field(default=64, ge=1, le=4096)
     eval_tokens: int = Field(default=512, ge=16, le=8192)
+    window_tokens: int | None = Field(default=None, ge=8, le=4096)
     runs: int = Field(default=10, ge=2, le=1000)
+
+    @model_validator(mode="after")
+    def _two_windows(self) -> GenerationSpec:
+        if self.window_tokens is not None and self.eval_tokens < 2 * self.window_tokens:
+            raise ValueError(f"eval_tokens ({self.eval_tokens}) must hold at least 2 windows of "
+                             f"window_tokens ({self.window_tokens})")
+        return self
 
 
 class Target(Strict):
@@ -190,7 +217,7 @@ class Manifest(Strict):
 
     version: Version = 1
     name: Name
-    task: Literal["sentence-embedding", "text-generation", "image-classification", "tensor"]
+    task: TaskName
     description: str = ""
     source: Source
     policy: str = Field(description="a policy name (policies/<name>.yaml) or a path to one")
@@ -204,6 +231,11 @@ class Manifest(Strict):
     targets: list[Target] = Field(min_length=1)
     waivers: list[Waiver] = Field(default_factory=list)
     selection: SelectionSpec = SelectionSpec()
+
+
+#: Manifest sections that belong to a task (:attr:`gate.tasks.protocol.Task.settings_section`):
+#: present exactly when the manifest's task reads them.
+TASK_SECTIONS = ("generation",)
 
 
 @dataclass(frozen=True)
@@ -380,15 +412,15 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
         )
     baseline_backend = get_backend(manifest.baseline.backend, location=doc.where(("baseline", "backend")))
     _check_capability(baseline_backend, "baseline", manifest.task, doc.where(("baseline", "backend")))
-    if manifest.tensor is not None and manifest.task != "tensor":
+    if manifest.tensor is not None and manifest.task != "tensor":  # optional for task tensor, so not a TASK_SECTION
         raise ConfigError("a `tensor:` section belongs to task tensor only", location=doc.where(("tensor",)))
-    if (manifest.task == "text-generation") != (manifest.generation is not None):
-        raise ConfigError(
-            "a `generation:` section is required for task text-generation and only for it",
-            location=doc.where(("task",)),
-        )
-
     task = get_task(manifest.task)
+    for section in TASK_SECTIONS:
+        if (task.settings_section == section) != (getattr(manifest, section) is not None):
+            raise ConfigError(
+                f"a `{section}:` section is required for the task that reads it "
+                f"({', '.join(t for t in available_tasks() if get_task(t).settings_section == section)}) "
+                "and only for it", location=doc.where(("task",)))
     for j, axis in enumerate(manifest.input.dynamic_axes):
         if axis not in task.axes:
             raise ConfigError(

@@ -60,7 +60,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 def check_source_files(loaded: Any, source: Path) -> None:
     """Refuse, before anything is built, a source the task cannot read: a format the task
-    does not take (:attr:`gate.tasks.TaskInfo.source_formats`), or a transformers folder
+    does not take (:attr:`gate.tasks.protocol.Task.source_formats`), or a transformers folder
     whose weights are only pickles while ``allow_pickle`` is off."""
     from gate.tasks import get_task
 

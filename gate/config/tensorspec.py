@@ -27,6 +27,11 @@ from pydantic import Field, StringConstraints, model_validator
 
 from gate.config.schema import Strict
 
+#: The task's own metrics and which direction is better (:mod:`gate.tasks.tensor` computes them).
+BUILTIN_METRICS: dict[str, Literal["higher", "lower"]] = {
+    "cosine_mean": "higher", "max_abs_error": "lower", "snr_db": "higher", "psnr_db": "higher",
+    "top1_agreement": "higher", "top1_accuracy": "higher"}
+
 #: ``module:attribute`` (a Python import path and an attribute of that module).
 PluginRef = Annotated[str, StringConstraints(
     pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")]
@@ -79,9 +84,7 @@ class TensorSpec(Strict):
 
     @model_validator(mode="after")
     def _no_shadowing(self) -> TensorSpec:
-        from gate.tasks import TASKS
-
-        clash = sorted(set(self.metrics) & set(TASKS["tensor"].metrics))
+        clash = sorted(set(self.metrics) & set(BUILTIN_METRICS))
         if clash:
             raise ValueError(f"plugin metric {clash[0]!r} has the name of a built-in metric")
         return self

@@ -43,9 +43,9 @@ class WorkerSpec:
 class Worker:
     """A running ``gate.measure.worker`` process and its JSON-lines channel.
 
-    ``options`` become the worker's command-line options (:meth:`command`), so subclasses for
-    other worker modules (e.g. :class:`gate.measure.llm_harness.LlmWorker`) reuse the channel,
-    the time limit and the memory watchdog.
+    ``options`` become the worker's command-line options (``--task``, ``--inputs``). One worker
+    module serves every task: the task object says how to open, time and evaluate
+    (:mod:`gate.tasks.protocol`).
     """
 
     module = "gate.measure.worker"
@@ -163,7 +163,9 @@ def measure_pair(
     each role holds ``rounds_ms`` (samples per round), ``latency`` (:func:`summarize_latency`),
     ``rss_before_load_bytes``, ``peak_rss_bytes`` and ``model_memory_bytes`` (peak minus
     before-load), each the median over the fresh processes, ``memory_samples`` (per process),
-    ``load_s``, ``versions`` and ``fingerprint``. ``outputs`` are ``.npy`` files in
+    ``load_s``, ``versions``, ``fingerprint`` (read by each worker on the machine it runs on),
+    ``runs`` (the task's per-run records, in round order) and ``output`` (the task's JSON from
+    the first timed run). ``outputs`` are ``.npy`` files in
     ``output_dir``, a temporary folder the caller removes.
 
     Raises:
@@ -178,12 +180,16 @@ def measure_pair(
     specs = {"baseline": baseline, "candidate": candidate}
     kw = {"task": task, "inputs": inputs, "threads": threads, "deadline": deadline, "memory_bytes": memory_bytes}
     samples: dict[str, list[list[float]]] = {role: [] for role in specs}
+    runs: dict[str, list[dict[str, float]]] = {role: [] for role in specs}
+    first_output: dict[str, Any] = {}
 
     def one_round(r: int) -> None:
         order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
         for role in order:
             reply = workers[role].request(op="time", warmup=warmup_runs, runs=per_round)
             samples[role].append(reply["latencies_ms"])
+            runs[role].extend(reply.get("runs") or [])
+            first_output.setdefault(role, reply.get("output"))
         if progress is not None:
             progress(f"round {r + 1}: " + ", ".join(
                 f"{role} median {statistics.median(s[-1]):.2f} ms" for role, s in samples.items()))
@@ -244,6 +250,8 @@ def measure_pair(
             "versions": loads[role]["versions"],
             "fingerprint": loads[role]["fingerprint"],
             "runtime": loads[role].get("runtime", {}),
+            "runs": runs[role],
+            "output": first_output.get(role),
         }
         if role in under_load:
             lt = under_load[role]

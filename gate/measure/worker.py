@@ -5,11 +5,15 @@ Run as ``python -m gate.measure.worker --backend B --artifact DIR --inputs NPZ -
 (anything a native library prints goes to stderr instead). Requests:
 
 * ``{"op": "load"}``: import the runtime, read RSS (``rss_before_load_bytes``), open the
-  artifact, read RSS again. Replies with both, ``load_s``, the runtime ``versions``, the
-  hardware ``fingerprint`` the worker runs on, and ``runtime``: the settings the opened
-  session reports (empty if it reports none).
-* ``{"op": "time", "warmup": W, "runs": N}``: W untimed then N timed runs on the fixed
-  latency input; replies ``latencies_ms`` (N floats, wall clock, ``perf_counter_ns``).
+  artifact (the task's ``open_session``: ``backend.open`` for every backend), read RSS
+  again. Replies with both, ``load_s``, the runtime ``versions``, the hardware
+  ``fingerprint`` the worker runs on, and ``runtime``: the settings the opened session
+  reports (empty if it reports none).
+* ``{"op": "time", "warmup": W, "runs": N}``: the task's timed request
+  (:meth:`gate.tasks.protocol.Task.time`): W untimed then N timed runs on the fixed latency
+  input; replies ``latencies_ms`` (wall clock, ``perf_counter_ns``: one per run for a tensor
+  task, one per decode step for text generation), ``runs`` (per-run records, possibly empty)
+  and ``output`` (JSON from the first timed run, e.g. generated token ids, or null).
 * ``{"op": "load_test", "concurrency": N, "duration_s": T}``: N threads send requests back
   to back for T seconds; replies every request's ``latencies_ms`` and ``wall_s``.
 * ``{"op": "peak"}``: replies ``peak_rss_bytes``, the OS's high-water mark for this process
@@ -24,7 +28,6 @@ On any failure the worker replies ``{"error": "..."}`` and exits with status 1.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import resource
@@ -89,9 +92,10 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
     import numpy as np
 
     from gate.backends import get_backend
+    from gate.measure.fingerprint import fingerprint
     from gate.tasks import get_task
 
-    task = importlib.import_module(get_task(args.task).module)
+    task = get_task(args.task)
     backend = get_backend(args.backend)
     inputs = dict(np.load(args.inputs))
     session: Any = None
@@ -107,25 +111,16 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
             versions = backend.versions()  # imports the runtime before the baseline RSS reading
             before = current_rss_bytes()
             t0 = time.perf_counter()
-            session = backend.open(args.artifact, args.threads)
+            session = task.open_session(backend, args.artifact, args.threads, inputs)
             load_s = time.perf_counter() - t0
-            from gate.measure.fingerprint import fingerprint
-
             # settings the runtime reports back (e.g. OpenVINO's precision, streams, threads)
             runtime = session.properties() if hasattr(session, "properties") else {}
             reply({"rss_before_load_bytes": before, "rss_after_load_bytes": current_rss_bytes(),
                    "load_s": load_s, "versions": versions, "fingerprint": fingerprint(args.threads),
                    "runtime": runtime})
         elif op == "time":
-            feeds = task.latency_feeds(inputs)
-            for _ in range(int(req["warmup"])):
-                session.run(feeds)
-            samples = []
-            for _ in range(int(req["runs"])):
-                t0 = time.perf_counter_ns()
-                session.run(feeds)
-                samples.append((time.perf_counter_ns() - t0) / 1e6)
-            reply({"latencies_ms": samples})
+            timed = task.time(session, inputs, int(req["warmup"]), int(req["runs"]))
+            reply({"latencies_ms": timed.latencies_ms, "runs": timed.runs, "output": timed.output})
         elif op == "load_test":
             reply(load_test(session, task.latency_feeds(inputs), int(req["concurrency"]), float(req["duration_s"])))
         elif op == "peak":
@@ -149,7 +144,7 @@ def run_worker(prog: str, options: dict[str, type], serve_fn: Serve) -> int:
     """Parse a worker's command line and serve its protocol on stdin/stdout.
 
     Every worker takes ``--backend``, ``--artifact`` and ``--threads``; ``options`` adds its
-    own (``{"--n-ctx": int}``). The protocol owns the real stdout: native libraries that print
+    own (``{"--inputs": str}``). The protocol owns the real stdout: native libraries that print
     get stderr instead. Any failure is reported to the parent as ``{"error": ...}`` before the
     worker dies non-zero (:class:`gate.measure.harness.Worker` turns it into an error).
     """

@@ -1,83 +1,94 @@
-"""Tasks: what a model does, which inputs measure it and how its outputs are scored.
+"""The task registry: the one place where tasks are found, and where the manifest's ``task``
+choices come from.
 
-Each task names its fidelity metrics (higher is better unless listed as lower) and knows how
-to turn eval-set lines into model inputs and two sets of outputs into those metrics.
+A task is an object implementing :class:`gate.tasks.protocol.Task`. Built-in tasks and
+third-party plugins go through the same path: a ``"module:attribute"`` reference, loaded on
+first use and passed to :func:`register`. Built-ins are listed in :data:`BUILTIN`; plugins
+declare an entry point in the ``edge_gate.tasks`` group::
+
+    [project.entry-points."edge_gate.tasks"]
+    my-task = "my_package.module:TASK"
+
+or, without packaging, the environment variable ``EDGE_GATE_TASKS`` holds
+``name=module:attribute`` pairs separated by commas (it reaches the stage and measurement
+subprocesses too). Loading a task's module must stay cheap (numpy at most): heavy frameworks
+are imported inside the methods that use them, because every ``gate validate`` loads the
+registry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+import importlib
+import os
+from importlib.metadata import entry_points
 
 from gate.errors import ConfigError
+from gate.tasks.protocol import Task
 
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """A task's name, its module (imported only when inputs are built or scored), its metrics,
-    and the names of its input axes a manifest may declare dynamic.
-
-    ``item_statistics`` maps each metric to ``(item score, statistic)``: the per-item array
-    the task module's ``item_scores`` returns and how the metric summarises it (``mean`` or
-    ``pNN``, a percentile), so that confidence intervals can resample eval items.
-    """
-
-    name: str
-    module: str
-    metrics: dict[str, Literal["higher", "lower"]]
-    item_statistics: dict[str, tuple[str, str]] = field(default_factory=dict)
-    axes: tuple[str, ...] = ()
-    #: ``source.format`` values the task's module can load (checked by ``gate validate``).
-    source_formats: tuple[str, ...] = ()
-
-
-TASKS: dict[str, TaskInfo] = {
-    "sentence-embedding": TaskInfo(
-        name="sentence-embedding",
-        module="gate.tasks.embedding",
-        metrics={"cosine_mean": "higher", "cosine_p5": "higher", "nn10_overlap": "higher"},
-        item_statistics={"cosine_mean": ("cosine", "mean"), "cosine_p5": ("cosine", "p5"),
-                         "nn10_overlap": ("overlap", "mean")},
-        axes=("batch", "sequence"),
-        source_formats=("transformers",),
-    ),
-    # fidelity to the baseline's logits (gate.tasks.generation), then the LLM speed figures
-    "text-generation": TaskInfo(
-        name="text-generation",
-        module="gate.tasks.generation",
-        metrics={
-            "perplexity": "lower", "kl_mean": "lower", "kl_p99": "lower", "top1_agreement": "higher",
-            "generation_tokens_per_s": "higher", "prompt_tokens_per_s": "higher",
-            "time_to_first_token_ms": "lower", "greedy_match": "higher",
-        },
-        source_formats=("gguf",),
-    ),
-    "image-classification": TaskInfo(
-        name="image-classification",
-        module="gate.tasks.image_classification",
-        metrics={"top1_agreement": "higher", "top1_accuracy": "higher", "logit_cosine_mean": "higher"},
-        item_statistics={"top1_agreement": ("agree", "mean"), "top1_accuracy": ("correct", "mean"),
-                         "logit_cosine_mean": ("cosine", "mean")},
-        axes=("batch",),
-        source_formats=("torch",),
-    ),
-    # any model with named inputs (gate.tasks.tensor); data checked against the ONNX signature
-    "tensor": TaskInfo(
-        name="tensor",
-        module="gate.tasks.tensor",
-        metrics={"cosine_mean": "higher", "max_abs_error": "lower", "snr_db": "higher", "psnr_db": "higher",
-                 "top1_agreement": "higher", "top1_accuracy": "higher"},
-        item_statistics={"cosine_mean": ("cosine", "mean"), "max_abs_error": ("abs_error", "p100"),
-                         "snr_db": ("snr", "mean"), "psnr_db": ("psnr", "mean"),
-                         "top1_agreement": ("agree", "mean"), "top1_accuracy": ("correct", "mean")},
-        source_formats=("onnx", "torch"),
-    ),
+GROUP = "edge_gate.tasks"
+ENV_VAR = "EDGE_GATE_TASKS"
+#: The tasks that ship with edge-gate, by name.
+BUILTIN: dict[str, str] = {
+    "sentence-embedding": "gate.tasks.embedding:TASK",
+    "text-generation": "gate.tasks.generation:TASK",
+    "image-classification": "gate.tasks.image_classification:TASK",
+    "tensor": "gate.tasks.tensor:TASK",  # any model with named inputs; data checked against its signature
 }
+_registry: dict[str, Task] = {}
+_loaded = False
 
 
-def get_task(name: str) -> TaskInfo:
-    """The task called ``name``. Raises ConfigError for an unknown task."""
+def register(task: Task) -> None:
+    """Add (or replace) a task under ``task.name``.
+
+    Raises:
+        ConfigError: the object does not implement the :class:`Task` protocol.
+    """
+    if not isinstance(task, Task):
+        raise ConfigError(f"{task!r} is not a task: it lacks members of gate.tasks.protocol.Task")
+    _registry[task.name] = task
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    refs = dict(BUILTIN)
+    for ep in entry_points(group=GROUP):
+        refs.setdefault(ep.name, ep.value)
+    for item in filter(None, os.environ.get(ENV_VAR, "").split(",")):
+        name, sep, ref = item.strip().partition("=")
+        if not sep or ":" not in ref:
+            raise ConfigError(f"{ENV_VAR}: {item!r} is not name=module:attribute")
+        refs[name] = ref
+    for name, ref in refs.items():
+        if name not in _registry:
+            module, _, attr = ref.partition(":")
+            task = getattr(importlib.import_module(module), attr)
+            if task.name != name:
+                raise ConfigError(f"task reference {name}={ref} names a task called {task.name!r}")
+            register(task)
+
+
+def available() -> list[str]:
+    """Names of every registered task, sorted (the manifest's ``task`` choices)."""
+    _load()
+    return sorted(_registry)
+
+
+def get_task(name: str, *, location: str | None = None) -> Task:
+    """The task registered as ``name``.
+
+    Raises:
+        ConfigError: no task has that name (at ``location``, if given).
+    """
+    _load()
     try:
-        return TASKS[name]
+        return _registry[name]
     except KeyError:
-        raise ConfigError(f"unknown task {name!r} (known: {', '.join(TASKS)})") from None
+        raise ConfigError(f"unknown task {name!r} (known: {', '.join(sorted(_registry))})",
+                          location=location) from None
+
+
+__all__ = ["BUILTIN", "ENV_VAR", "GROUP", "Task", "available", "get_task", "register"]

@@ -173,3 +173,19 @@ def torch_module(source: Path, allow_pickle: bool = False) -> Any:
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
     return SentenceEmbedding().eval()
+
+
+def _task() -> Any:
+    from gate.tasks.torch_source import TorchSourceTask
+
+    return TorchSourceTask(
+        "sentence-embedding", __name__,
+        {"cosine_mean": "higher", "cosine_p5": "higher", "nn10_overlap": "higher"},
+        item_statistics={"cosine_mean": ("cosine", "mean"), "cosine_p5": ("cosine", "p5"),
+                         "nn10_overlap": ("overlap", "mean")},
+        axes=("batch", "sequence"), source_formats=("transformers",),
+    )
+
+
+#: The registered task (:mod:`gate.tasks`).
+TASK = _task()

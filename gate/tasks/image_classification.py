@@ -244,3 +244,19 @@ def torch_module(source: Path, allow_pickle: bool = False) -> Any:
     model = MobileNetV2()
     model.load_state_dict(load_checkpoint(source, allow_pickle=allow_pickle), strict=True)
     return model.eval()
+
+
+def _task() -> Any:
+    from gate.tasks.torch_source import TorchSourceTask
+
+    return TorchSourceTask(
+        "image-classification", __name__,
+        {"top1_agreement": "higher", "top1_accuracy": "higher", "logit_cosine_mean": "higher"},
+        item_statistics={"top1_agreement": ("agree", "mean"), "top1_accuracy": ("correct", "mean"),
+                         "logit_cosine_mean": ("cosine", "mean")},
+        axes=("batch",), source_formats=("torch",),
+    )
+
+
+#: The registered task (:mod:`gate.tasks`).
+TASK = _task()

@@ -29,16 +29,20 @@ a plugin that raises makes that target ERROR with its message.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gate.config.tensorspec import BUILTIN_METRICS
 from gate.errors import MeasurementError
+from gate.tasks.protocol import Direction, InputContext, TaskBase
 
 #: Ceiling of SNR and PSNR in dB (float32 has a 24-bit significand: 20 log10(2^24) ~ 144.5).
 DB_CAP = 150.0
+#: Eval items on which the baseline is compared with its source.
+CONVERSION_CHECK_ITEMS = 32
 AXES: dict[str, dict[str, int]] = {}
 
 
@@ -238,6 +242,23 @@ def export_spec_for(ctx: Any) -> tuple[tuple[Any, ...], list[str], list[str], di
     return tuple(torch.from_numpy(np.asarray(feeds[n])) for n in names), names, ["output"], axes
 
 
+def torch_reference(source: Path, ctx: InputContext) -> Any:
+    """A function running the team's torch module (feeds -> first output as numpy)."""
+    import torch
+
+    from gate.backends.base import BuildContext
+
+    build = BuildContext(task="tensor", input=dict(ctx.input), calibration_inputs=ctx.inputs,
+                         allow_pickle=ctx.allow_pickle)
+    module = torch_module_for(source, build)
+
+    def run(feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        with torch.no_grad():
+            return np.asarray(module(**{k: torch.from_numpy(np.asarray(v)) for k, v in feeds.items()}).numpy())
+
+    return run
+
+
 def onnx_reference(source: Path, threads: int) -> Any:
     """A function running the source ONNX file in ONNX Runtime (feeds -> first output): an
     ONNX source is its own reference."""
@@ -248,3 +269,77 @@ def onnx_reference(source: Path, threads: int) -> Any:
     session = ort.InferenceSession(str(source), sess_options=opts, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     return lambda feeds: session.run(None, {n: feeds[n] for n in names})[0]
+
+
+def _loaded_from(ctx: Any) -> Any:
+    """The manifest behind an :class:`~gate.tasks.protocol.InputContext`: ``ctx.manifest`` when
+    the stage passes it, else loaded again from the file ``ctx.eval_location`` names."""
+    loaded = getattr(ctx, "manifest", None)
+    if loaded is not None:
+        return loaded
+    from gate.config.manifest import load_manifest
+
+    if not ctx.eval_location:
+        raise ValueError("task tensor needs the manifest (InputContext.manifest or eval_location)")
+    return load_manifest(Path(ctx.eval_location.rsplit(":", 2)[0]))
+
+
+class TensorTask(TaskBase):
+    """The registered ``tensor`` task: the functions of this module behind the
+    :class:`~gate.tasks.protocol.Task` protocol."""
+
+    name = "tensor"
+    module = __name__
+    metrics: Mapping[str, Direction] = BUILTIN_METRICS
+    item_statistics = ITEM_STATISTICS
+    source_formats = ("onnx", "torch")  # torch: with source.factory and tensor.inputs
+    settings_section = None  # the optional `tensor:` section is read from the manifest itself
+
+    def read_items(self, path: Path) -> list[str] | None:
+        return None  # arrays, not lines: checked against the model by gate.config.tensordata
+
+    def build_inputs(self, ctx: InputContext) -> dict[str, np.ndarray]:
+        return build_inputs_for(_loaded_from(ctx))
+
+    def check_conversion(self, ctx: InputContext) -> dict[str, Any]:
+        """The baseline against its source on the first :data:`CONVERSION_CHECK_ITEMS` eval
+        items: an ONNX source run in ONNX Runtime (it is its own reference), a torch source as
+        the team's module; cosine and the largest absolute difference of the flattened outputs."""
+        if ctx.baseline is None or ctx.inputs is None:
+            raise ValueError("check_conversion needs the built baseline and inputs")
+        loaded = _loaded_from(ctx)
+        if loaded.manifest.source.format == "onnx":
+            source, reference = onnx_reference(ctx.source, ctx.threads), "the ONNX source in ONNX Runtime"
+        else:
+            source, reference = torch_reference(ctx.source, ctx), f"the torch module {loaded.manifest.source.factory}"
+        session = ctx.open(ctx.baseline)
+        with np.load(ctx.inputs) as data:
+            feeds = eval_feeds(data)[:CONVERSION_CHECK_ITEMS]
+        a = _flat(np.stack([source(f)[0] for f in feeds]))
+        b = _flat(np.stack([np.asarray(session.run(f))[0] for f in feeds]))
+        cos = item_scores(a, b)["cosine"]
+        return {"items": len(feeds), "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
+                "max_abs_diff": float(np.abs(a - b).max()), "reference": reference}
+
+    def latency_feeds(self, inputs: Mapping[str, np.ndarray]) -> Mapping[str, np.ndarray]:
+        return latency_feeds(inputs)
+
+    def eval_feeds(self, inputs: Mapping[str, np.ndarray]) -> Sequence[Mapping[str, np.ndarray]]:
+        return eval_feeds(inputs)
+
+    def item_scores(self, reference: np.ndarray, outputs: np.ndarray,
+                    inputs: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        return item_scores(reference, outputs, inputs)
+
+    def score(self, reference: np.ndarray, outputs: np.ndarray,
+              inputs: Mapping[str, np.ndarray] | None = None) -> dict[str, float]:
+        return score(reference, outputs, inputs)
+
+    def predictions(self, outputs: np.ndarray, inputs: Mapping[str, np.ndarray] | None = None) -> np.ndarray | None:
+        if inputs is None or "meta.logits" not in inputs or not bool(np.asarray(inputs["meta.logits"])):
+            return None
+        return np.asarray(outputs.argmax(axis=-1).reshape(len(outputs), -1)[:, 0])
+
+
+#: The registered task (:mod:`gate.tasks`).
+TASK = TensorTask()

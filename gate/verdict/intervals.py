@@ -251,8 +251,12 @@ def _latency_statistic(metric: str, batch_size: int) -> Statistic | None:
 
 
 def _item_statistic(kind: str) -> Statistic:
+    """``mean``, ``exp_mean`` (``exp`` of the mean: perplexity from per-window mean negative
+    log-likelihoods of equal-length windows) or ``pNN`` (a percentile)."""
     if kind == "mean":
         return lambda a: float(np.mean(a))
+    if kind == "exp_mean":
+        return lambda a: float(np.exp(np.mean(a)))
     q = float(kind.removeprefix("p"))
     return lambda a: float(np.percentile(a, q))
 

@@ -189,7 +189,10 @@ def test_eval_tokens_start_with_bos_exactly_when_the_model_asks(tmp_path: Path) 
     import struct
 
     from gate.backends.gguf import read_gguf
-    from gate.stages.llm_baseline import tokenize
+    from gate.backends.llamacpp import BACKEND
+
+    def tokenize(path: Path, text: str) -> tuple[list[int], bool]:
+        return BACKEND.open(path, 1).tokenize(text)  # the backend contract, a bare GGUF file
 
     source = _smollm2()
     ids, add_bos = tokenize(source, "The quick brown fox")
@@ -205,3 +208,49 @@ def test_eval_tokens_start_with_bos_exactly_when_the_model_asks(tmp_path: Path) 
     assert read_gguf(flipped).metadata["tokenizer.ggml.add_bos_token"] is True
     ids_bos, add_bos = tokenize(flipped, "The quick brown fox")
     assert add_bos is True and ids_bos == [1, *ids]
+
+
+def _mixed(path: Path, block_types: list[str], embd_rows: int, file_type: int | None) -> Path:
+    """A GGUF whose blocks hold ``block_types`` and whose token embedding (``embd_rows`` x 256,
+    Q8_0) is larger than all of them together, like Gemma3-270M's (170M of 270M weights). The
+    tensor bytes are random: only the header is read."""
+    rng = np.random.default_rng(1)
+    w = gguf.GGUFWriter(str(path), "llama")
+    if file_type is not None:
+        w.add_file_type(file_type)
+
+    def raw(rows: int, name: str) -> tuple[np.ndarray, gguf.GGMLQuantizationType]:
+        kind = gguf.GGMLQuantizationType[name]
+        block, size = gguf.GGML_QUANT_SIZES[kind]
+        return rng.integers(0, 256, size=(rows, 256 // block * size), dtype=np.uint8), kind
+
+    for i, name in enumerate(block_types):
+        data, kind = raw(4, name)
+        w.add_tensor(f"blk.0.part{i}.weight", data, raw_dtype=kind)
+    data, kind = raw(embd_rows, "Q8_0")
+    w.add_tensor("token_embd.weight", data, raw_dtype=kind)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def test_source_quantization_is_read_from_the_block_tensors(tmp_path: Path) -> None:
+    """A Q4_K_M file whose embedding is Q8_0 and holds most elements is Q4_K_M, not "Q8_0"
+    (the label a count over every tensor gave Gemma3-270M's source); the declared file type
+    names it only when the tensors bear it out."""
+    from gate.backends.llamacpp import quantization_of
+
+    q4km = read_gguf(_mixed(tmp_path / "a.gguf", ["Q4_K", "Q4_K", "Q6_K"], 64, 15))
+    assert q4km.main_quantized_type() == "Q8_0" and q4km.block_quantized_type() == "Q4_K"
+    assert q4km.declared_file_type() == "Q4_K_M"
+    assert quantization_of(q4km) == "Q4_K_M"
+    # Gemma3-270M's mix: rows of 640 fall back from Q4_K to Q5_0 and from Q6_K to Q8_0
+    gemma = read_gguf(_mixed(tmp_path / "g.gguf", ["Q5_0", "Q5_0", "Q5_0", "Q4_K", "Q6_K", "Q8_0"], 64, 15))
+    assert gemma.block_quantized_type() == "Q5_0" and quantization_of(gemma) == "Q4_K_M"
+    # the header claims Q4_K_M, the blocks are only Q4_0 or only fallbacks: the tensors win
+    assert quantization_of(read_gguf(_mixed(tmp_path / "b.gguf", ["Q4_0", "Q4_0"], 64, 15))) == "Q4_0"
+    assert quantization_of(read_gguf(_mixed(tmp_path / "d.gguf", ["Q5_0", "Q5_0"], 64, 15))) == "Q5_0"
+    assert quantization_of(read_gguf(_mixed(tmp_path / "c.gguf", ["Q4_1"], 8, None))) == "Q4_1"
+    assert quantization_of(read_gguf(write_tiny(tmp_path / "f16.gguf", quantized=False))) is None
