@@ -180,3 +180,30 @@ def test_labels_may_name_several_right_classes(tmp_path: Path) -> None:
     inputs = {"meta.logits": np.array(True), "eval.labels": np.array([[0, -1], [2, 1], [3, -1], [-1, -1]])}
     items = tensor.item_scores(logits, logits, inputs)
     assert items["correct"].tolist() == [1.0, 1.0, 0.0]  # item 3 is unlabelled
+
+
+def test_an_onnx_file_is_no_checkpoint_and_gets_no_pickle_hint(repo: Path) -> None:
+    from gate.tasks.checkpoints import load_checkpoint
+
+    with pytest.raises(ConfigError) as exc:
+        load_checkpoint(repo / "models/two-input/model.onnx")
+    assert "neither a zip archive nor a pickle" in str(exc.value) and "allow_pickle" not in str(exc.value)
+
+
+def test_an_onnx_source_with_external_data_is_its_own_baseline(repo: Path, tmp_path: Path) -> None:
+    import onnx
+
+    from gate.backends.base import BuildContext
+    from gate.backends.onnxruntime import BACKEND
+
+    src = tmp_path / "src"
+    src.mkdir()
+    model = onnx.load(str(repo / "models/two-input/model.onnx"))
+    onnx.save_model(model, str(src / "model.onnx"), save_as_external_data=True, location="weights.bin",
+                    size_threshold=0)
+    out = tmp_path / "baseline"
+    art = BACKEND.make_baseline(src / "model.onnx", BuildContext(task="tensor", input={}), out)
+    assert [f.path for f in art.files] == ["model.onnx", "weights.bin"]
+    assert (out / "weights.bin").read_bytes() == (src / "weights.bin").read_bytes()
+    sig = onnx_signature(out / "model.onnx")  # read without the external weights
+    assert sig.input_names() == ["sensor.window", "device-state"]
