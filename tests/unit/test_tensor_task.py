@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -207,3 +208,27 @@ def test_an_onnx_source_with_external_data_is_its_own_baseline(repo: Path, tmp_p
     assert (out / "weights.bin").read_bytes() == (src / "weights.bin").read_bytes()
     sig = onnx_signature(out / "model.onnx")  # read without the external weights
     assert sig.input_names() == ["sensor.window", "device-state"]
+
+
+def test_an_openvino_baseline_of_an_onnx_source_is_checked_against_the_file(repo: Path, tmp_path: Path) -> None:
+    from gate.backends.base import BuildContext
+    from gate.backends.openvino import BACKEND
+    from gate.tasks import get_task
+    from gate.tasks.protocol import InputContext
+
+    manifest = repo / "models/two-input/gate.yaml"
+    loaded = load_manifest(manifest)
+    task = get_task("tensor")
+    inputs = tmp_path / "inputs.npz"
+    ctx = InputContext(source=loaded.source_path(), eval_path=loaded.eval_path(), items=None, input={}, settings={},
+                       min_items=50, baseline=None, open=lambda p: BACKEND.open(p, 1),
+                       eval_location=loaded.where("eval", "data"))
+    np.savez(inputs, **task.build_inputs(ctx))
+    out = tmp_path / "baseline"
+    art = BACKEND.make_baseline(loaded.source_path(), BuildContext(task="tensor", input={"dynamic_axes": []},
+                                                                   calibration_inputs=inputs), out)
+    art.write(out)
+    assert art.format == "openvino-ir" and art.precision == "fp32"
+    fid = task.check_conversion(replace(ctx, baseline=out, inputs=inputs))
+    assert fid["reference"] == "the ONNX source in ONNX Runtime" and fid["items"] == 32
+    assert fid["cosine_min"] > 0.99999 and fid["max_abs_diff"] < 1e-4  # fp32 IR vs the file in ORT
