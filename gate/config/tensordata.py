@@ -195,6 +195,9 @@ def _images(loaded: Any, folder: Path, sig: Signature, key: str) -> TensorData:
             items.append(np.asarray(image_item(f, spec) if plugin is None else plugin(f)))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"image {f.name} cannot be prepared: {exc}", location=where) from None
+        except Exception as exc:  # noqa: BLE001 - a team's preprocessing: its failure is bad input, with its message
+            raise ConfigError(f"preprocessing plugin {spec.preprocess} failed on {f.name}: {type(exc).__name__}: "
+                              f"{exc}", location=loaded.where("tensor", "images", "preprocess")) from None
     shapes = {a.shape for a in items}
     if len(shapes) != 1:
         raise ConfigError(f"prepared images differ in shape ({sorted(shapes)[:3]})", location=where)

@@ -232,3 +232,27 @@ def test_an_openvino_baseline_of_an_onnx_source_is_checked_against_the_file(repo
     fid = task.check_conversion(replace(ctx, baseline=out, inputs=inputs))
     assert fid["reference"] == "the ONNX source in ONNX Runtime" and fid["items"] == 32
     assert fid["cosine_min"] > 0.99999 and fid["max_abs_diff"] < 1e-4  # fp32 IR vs the file in ORT
+
+
+def test_a_preprocessing_plugin_prepares_the_images_and_its_failure_is_exit_2(tmp_path: Path) -> None:
+    from gate.tasks import tensor
+
+    (tmp_path / ".git").mkdir()
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    folder = tmp_path / "models" / "effnet"
+    shutil.copytree(REPO / "examples" / "efficientnet-lite0", folder)
+    (folder / "team_pre.py").write_text(
+        "import numpy as np\nfrom PIL import Image\n\n"
+        "def prepare(path):\n"
+        "    x = np.asarray(Image.open(path).convert('RGB').resize((224, 224)), dtype=np.float32)\n"
+        "    return ((x - 127.0) / 128.0).transpose(2, 0, 1)\n\n"
+        "def broken(path):\n"
+        "    raise KeyError('no exif')\n")
+    manifest = folder / "gate.yaml"
+    edit(manifest, "    layout: NCHW\n", "    layout: NCHW\n    preprocess: team_pre:prepare\n")
+    arrays = tensor.build_inputs_for(load_manifest(manifest))
+    assert arrays["eval.in.pixel_values"].shape == (48, 3, 224, 224)
+    assert arrays["eval.labels"].shape == (48, 3) and int((arrays["eval.labels"][:, 0] >= 0).sum()) == 38
+    edit(manifest, "team_pre:prepare", "team_pre:broken")
+    with pytest.raises(ConfigError, match=r"preprocessing plugin team_pre:broken failed on 00\.jpg: KeyError"):
+        load_manifest(manifest)
