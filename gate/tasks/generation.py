@@ -269,6 +269,7 @@ class GenerationTask(TaskBase):
             tps = side.metrics["generation_tokens_per_s"]
             out[role] = {"llm": {
                 "generation_tokens_per_s_runs": [round(r["generation_tokens_per_s"], 3) for r in side.runs],
+                "generated_tokens": side.output,
                 "roofline": roofline(tps, details, context, bandwidth["bytes_per_s"]),
                 "bits_per_weight": details.get("bits_per_weight") or details.get("gguf", {}).get("bits_per_weight"),
             }}
