@@ -263,7 +263,9 @@ class GenerationTask(TaskBase):
 
         bandwidth = measure_bandwidth(threads)
         context = int(settings["prompt_tokens"]) + int(settings["generate_tokens"]) / 2
-        out: dict[str, Any] = {"doc": {"bandwidth": bandwidth, "settings": {"decoding": "greedy (argmax)"}}}
+        out: dict[str, Any] = {"doc": {"bandwidth": bandwidth, "settings": {
+            "decoding": "greedy (argmax)",
+            "reference": "every side is scored against the baseline's logits on the same eval windows"}}}
         for role, side in sides.items():
             details = side.artifact.get("details", {})
             tps = side.metrics["generation_tokens_per_s"]
