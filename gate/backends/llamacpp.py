@@ -209,7 +209,8 @@ class LlamaCppBackend:
         if off:
             kinds = ", ".join(f"{n} as {k}" for k, n in off.items())
             details["quantization_mismatch"] = (
-                f"the candidate file differs from its recipe: {recipe.type} uses {', '.join(sorted(SCHEMES[recipe.type]))}, "
+                f"the candidate file differs from its recipe: {recipe.type} uses "
+                f"{', '.join(sorted(SCHEMES[recipe.type]))}, "
                 f"but {sum(off.values())} weight matrices ({off_share:.1%} of weight elements) are stored {kinds}")
         return Artifact.describe(out, fmt="gguf", backend=self.name, precision=recipe.type, entry=ENTRY, details={
             **details, "outside_scheme": {"tensors": off, "share_of_weight_elements": round(off_share, 4)},
