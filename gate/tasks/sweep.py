@@ -89,7 +89,7 @@ def sweep_baseline(source: Run, baseline: Run, points: list[tuple[str, int, dict
         BackendError: naming the axis and size, when the baseline fails there, gives another
             output shape than the source, or a per-row cosine below :data:`BASELINE_MIN_COSINE`.
     """
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # np.savez's keyword typing wants Any
     records = []
     for i, (axis, size, feeds) in enumerate(points):
         want = _run(source, feeds, "the source model", axis, size)
