@@ -105,7 +105,7 @@ def sweep_baseline(source: Run, baseline: Run, points: list[tuple[str, int, dict
         arrays |= {f"{i}.feed.{k}": v for k, v in feeds.items()} | {f"{i}.reference": want}
         arrays[f"{i}.point"] = np.asarray([axis, str(size)])
     tmp = folder / f".{SWEEP_FILE}.tmp.npz"
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy types **kwds as the allow_pickle flag
+    np.savez(tmp, **arrays)
     tmp.replace(folder / SWEEP_FILE)
     return records
 
