@@ -162,8 +162,8 @@ class OliveBackend:
             "olive_footprint": _footprint_summary(footprint), "olive": version("olive-ai"),
             **recipe.model_dump(mode="json"), "effective_quantization": found}
         if recipe.quantization == "dynamic":  # blockwise RTN packs int4 into MatMulNBits: not read here
-            asked = {"per_channel": recipe.per_channel, "weight_type": recipe.weight_type.lower()}
-            mismatch = ort_mismatch(asked, found)
+            requested = {"per_channel": recipe.per_channel, "weight_type": recipe.weight_type.lower()}
+            mismatch = ort_mismatch(requested, found)
             if mismatch:
                 details["quantization_mismatch"] = mismatch
         return Artifact.describe(

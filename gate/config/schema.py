@@ -107,15 +107,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-_TREE_CACHE: dict[tuple[str, int, int, int], str] = {}
+_TREE_CACHE: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def sha256_tree(path: Path) -> str:
     """Hex sha256 of a file, or of a folder: of the sorted ``relative path NUL sha256`` lines
     of every file below it (symlinks followed). ``__pycache__`` folders are skipped.
 
-    Hashes are cached per process by (path, size, mtime_ns, inode) of each file, so planning
-    100 manifests that share one source reads it once.
+    Hashes are cached per process by (path, size, mtime_ns, ctime_ns, inode) of each file
+    last changed more than :data:`RACY_S` ago, so planning 100 manifests that share one
+    source reads it once.
     """
     if path.is_file():
         return _cached_file_hash(path)
@@ -125,9 +126,21 @@ def sha256_tree(path: Path) -> str:
     return h.hexdigest()
 
 
+#: A file modified less than this many seconds ago is hashed again on every call, never
+#: served from the cache: file timestamps are coarse (a few ms), so two writes of the same
+#: size inside one tick keep the same (size, mtime) key. This is git's "racily clean" rule
+#: (Documentation/technical/racy-git.txt): a stat key proves nothing about a file written
+#: as recently as the timestamp's resolution.
+RACY_S = 2.0
+
+
 def _cached_file_hash(path: Path) -> str:
+    import time
+
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if time.time() - st.st_mtime < RACY_S or time.time() - st.st_ctime < RACY_S:
+        return sha256_file(path)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     if key not in _TREE_CACHE:
         _TREE_CACHE[key] = sha256_file(path)
     return _TREE_CACHE[key]

@@ -164,8 +164,8 @@ def build_document(loaded: Any, target: Any, task: Any, settings: dict[str, Any]
         },
         "notes": list(base_details.get("conversion_fidelity", {}).get("warnings", [])),
     }
-    records = {role: SideRecord(sides[role]["artifact"], result[role]["runs"], sides[role]["metrics"])
-               for role in ROLES}
+    records = {role: SideRecord(sides[role]["artifact"], result[role]["runs"], sides[role]["metrics"],
+                                result[role]["output"]) for role in ROLES}
     extra = task.describe(records, settings, s.threads)
     _merge(doc, extra.get("doc", {}))
     for role in ROLES:

@@ -225,8 +225,8 @@ class GenerationTask(TaskBase):
         prompt = [int(t) for t in inputs["prompt.tokens"]]
         n_gen = int(inputs["prompt.generate_tokens"])
         for _ in range(warmup):
-            _generate(session, prompt, n_gen)
-        done = [_generate(session, prompt, n_gen) for _ in range(runs)]
+            greedy_generation(session, prompt, n_gen)
+        done = [greedy_generation(session, prompt, n_gen) for _ in range(runs)]
         records = [{"generation_tokens_per_s": n_gen / (sum(r["step_ms"]) / 1000.0),
                     "prompt_tokens_per_s": len(prompt) / (r["prompt_ms"] / 1000.0),
                     "prompt_ms": r["prompt_ms"], "time_to_first_token_ms": r["ttft_ms"]} for r in done]
@@ -263,12 +263,15 @@ class GenerationTask(TaskBase):
 
         bandwidth = measure_bandwidth(threads)
         context = int(settings["prompt_tokens"]) + int(settings["generate_tokens"]) / 2
-        out: dict[str, Any] = {"doc": {"bandwidth": bandwidth, "settings": {"decoding": "greedy (argmax)"}}}
+        out: dict[str, Any] = {"doc": {"bandwidth": bandwidth, "settings": {
+            "decoding": "greedy (argmax)",
+            "reference": "every side is scored against the baseline's logits on the same eval windows"}}}
         for role, side in sides.items():
             details = side.artifact.get("details", {})
             tps = side.metrics["generation_tokens_per_s"]
             out[role] = {"llm": {
                 "generation_tokens_per_s_runs": [round(r["generation_tokens_per_s"], 3) for r in side.runs],
+                "generated_tokens": side.output,
                 "roofline": roofline(tps, details, context, bandwidth["bytes_per_s"]),
                 "bits_per_weight": details.get("bits_per_weight") or details.get("gguf", {}).get("bits_per_weight"),
             }}
@@ -293,7 +296,7 @@ def _tokens(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray:
     return np.asarray(inputs["eval.tokens"])
 
 
-def _generate(session: Any, prompt: list[int], n_gen: int) -> dict[str, Any]:
+def greedy_generation(session: Any, prompt: list[int], n_gen: int) -> dict[str, Any]:
     """One greedy generation from a fresh KV cache: ``prompt_ms``, ``ttft_ms`` (prompt and the
     first argmax), ``step_ms`` (``n_gen`` decode steps, each with its argmax) and ``tokens``."""
     session.reset()

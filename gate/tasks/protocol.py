@@ -101,11 +101,13 @@ class TimedRuns:
 @dataclass(frozen=True)
 class SideRecord:
     """What :meth:`Task.describe` sees of one side after measuring: its artifact description
-    (``artifact.json`` as a dict), its timed-run records and its task metrics."""
+    (``artifact.json`` as a dict), its timed-run records, its metrics and the ``output`` of
+    its first timed run (:class:`TimedRuns`)."""
 
     artifact: Mapping[str, Any]
     runs: Sequence[Mapping[str, float]]
     metrics: Mapping[str, float]
+    output: Any = None
 
 
 @runtime_checkable

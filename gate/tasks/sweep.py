@@ -89,7 +89,7 @@ def sweep_baseline(source: Run, baseline: Run, points: list[tuple[str, int, dict
         BackendError: naming the axis and size, when the baseline fails there, gives another
             output shape than the source, or a per-row cosine below :data:`BASELINE_MIN_COSINE`.
     """
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # np.savez's keyword typing wants Any
     records = []
     for i, (axis, size, feeds) in enumerate(points):
         want = _run(source, feeds, "the source model", axis, size)
@@ -105,7 +105,7 @@ def sweep_baseline(source: Run, baseline: Run, points: list[tuple[str, int, dict
         arrays |= {f"{i}.feed.{k}": v for k, v in feeds.items()} | {f"{i}.reference": want}
         arrays[f"{i}.point"] = np.asarray([axis, str(size)])
     tmp = folder / f".{SWEEP_FILE}.tmp.npz"
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy types **kwds as the allow_pickle flag
+    np.savez(tmp, **arrays)
     tmp.replace(folder / SWEEP_FILE)
     return records
 

@@ -254,3 +254,45 @@ def test_source_quantization_is_read_from_the_block_tensors(tmp_path: Path) -> N
     assert quantization_of(read_gguf(_mixed(tmp_path / "d.gguf", ["Q5_0", "Q5_0"], 64, 15))) == "Q5_0"
     assert quantization_of(read_gguf(_mixed(tmp_path / "c.gguf", ["Q4_1"], 8, None))) == "Q4_1"
     assert quantization_of(read_gguf(write_tiny(tmp_path / "f16.gguf", quantized=False))) is None
+
+
+def _conversion(tmp_path: Path, baseline: Path, source: Path) -> dict[str, object]:
+    """The text-generation task's baseline check, through the real llama.cpp backend."""
+    from gate.backends.llamacpp import BACKEND
+    from gate.tasks import get_task
+    from gate.tasks.protocol import InputContext
+
+    task = get_task("text-generation")
+    ctx = InputContext(
+        source=source, eval_path=Path(__file__).resolve().parents[2] / "examples" / "smollm2" / "eval.txt",
+        items=None, input={}, settings={"eval_tokens": 128, "window_tokens": 32, "prompt_tokens": 8,
+                                        "generate_tokens": 4}, min_items=16, baseline=baseline,
+        open=lambda p: BACKEND.open(p, 1))
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, **task.build_inputs(ctx))
+    return task.check_conversion(InputContext(**{**ctx.__dict__, "inputs": inputs}))
+
+
+def test_upcast_baseline_check_warns_below_its_bound(tmp_path: Path) -> None:
+    """The F16 upcast of SmolLM2's Q4_1 source stands for it (no warning); a baseline that is
+    not the source's weights (here a Q2_K requantization in place of the upcast) is flagged."""
+    import ctypes
+
+    import llama_cpp
+
+    from gate.backends.llamacpp import upcast_to_f16
+    from gate.tasks.generation import UPCAST_AGREEMENT_MIN
+
+    source = _smollm2()
+    f16 = tmp_path / "f16.gguf"
+    upcast_to_f16(source, f16)
+    good = _conversion(tmp_path, f16, source)
+    assert good["items"] == 4 and good["tokens"] == 128
+    assert good["top1_agreement"] >= UPCAST_AGREEMENT_MIN and "warnings" not in good
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.nthread = 10, 1  # LLAMA_FTYPE_MOSTLY_Q2_K
+    other = tmp_path / "q2k.gguf"
+    assert llama_cpp.llama_model_quantize(str(f16).encode(), str(other).encode(), ctypes.byref(params)) == 0
+    bad = _conversion(tmp_path, other, source)
+    assert bad["top1_agreement"] < UPCAST_AGREEMENT_MIN
+    assert "does not stand for the source" in bad["warnings"][0]  # type: ignore[index]
