@@ -67,8 +67,10 @@ def check_source_files(loaded: Any, source: Path) -> None:
     src = loaded.manifest.source
     formats = get_task(loaded.manifest.task).source_formats
     if src.format not in formats:
+        hint = ("task tensor takes any ONNX file as shipped (its inputs read from the graph)"
+                if src.format == "onnx" and loaded.manifest.task != "tensor" else None)
         raise ConfigError(f"task {loaded.manifest.task!r} reads sources in format {', '.join(formats)}, "
-                          f"not {src.format!r}", location=loaded.where("source", "format"))
+                          f"not {src.format!r}", location=loaded.where("source", "format"), hint=hint)
     if src.format == "transformers" and source.is_dir() and not src.allow_pickle:
         if not any(source.glob("*.safetensors")):
             pickles = sorted(f.name for f in source.iterdir() if f.suffix in PICKLE_SUFFIXES)

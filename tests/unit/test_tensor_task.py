@@ -256,3 +256,15 @@ def test_a_preprocessing_plugin_prepares_the_images_and_its_failure_is_exit_2(tm
     edit(manifest, "team_pre:prepare", "team_pre:broken")
     with pytest.raises(ConfigError, match=r"preprocessing plugin team_pre:broken failed on 00\.jpg: KeyError"):
         load_manifest(manifest)
+
+
+def test_an_onnx_source_for_a_torch_task_points_to_task_tensor(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = repo / "models/two-input"
+    shutil.copy(REPO / "examples/mobilenet-v2/images.txt", folder / "images.txt")
+    (folder / "ic.yaml").write_text(
+        "name: ic\ntask: image-classification\nsource: {format: onnx, path: model.onnx}\npolicy: edge-default\n"
+        "eval: {data: images.txt, min_items: 20, metrics: [top1_agreement], primary: top1_agreement}\n"
+        "targets: [{name: int8, platform: x86-cpu, backend: onnxruntime}]\n")
+    assert main(["validate", str(folder / "ic.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {folder / 'ic.yaml'}:3:") and "hint: task tensor takes any ONNX file" in err, err
