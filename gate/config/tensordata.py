@@ -233,8 +233,16 @@ def read_tensor_data(loaded: Any, key: Literal["data", "calibration"] = "data",
                 raise ConfigError(f"{path.name} key {k!r} is not an input of the model (inputs: "
                                   f"{', '.join(sig.input_names())}; labels go under {labels_key!r})", location=where)
         data = TensorData(arrays, labels)
+    elif path.suffix == ".jsonl":
+        from gate.config.records import read_jsonl
+
+        ref = loaded.tensor.records.preprocess if loaded.tensor.records else None
+        plugin = None if ref is None else load_plugin(ref, loaded.where("tensor", "records", "preprocess"),
+                                                      loaded.folder)
+        arrays, labels = read_jsonl(path, sig, labels_key, plugin, ref)
+        data = TensorData(arrays, labels)
     else:
-        raise ConfigError(f"eval {key} of task tensor is an .npz, an .npy or a folder of images, "
+        raise ConfigError(f"eval {key} of task tensor is an .npz, an .npy, a .jsonl or a folder of images, "
                           f"not {path.name!r}", location=where)
     _check_against(sig, data, path.name, where)
     if data.labels is not None:

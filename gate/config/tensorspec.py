@@ -62,6 +62,13 @@ class InputDecl(Strict):
     shape: list[Annotated[int, Field(ge=1)] | Annotated[str, StringConstraints(min_length=1)]] = Field(min_length=1)
 
 
+class RecordInputs(Strict):
+    """How JSONL records become inputs: ``preprocess`` (``module:attr``) maps one record (a
+    dict) to ``{input name: array}`` without the batch axis, e.g. text to token ids."""
+
+    preprocess: PluginRef
+
+
 class MetricPlugin(Strict):
     """A team's own fidelity metric: ``function(reference, outputs) -> per-item scores``
     (both arrays [n_items, ...], the result [n_items]), summarised by its mean. ``better``
@@ -79,6 +86,7 @@ class TensorSpec(Strict):
     inputs: dict[str, InputDecl] = Field(default_factory=dict, description="for a torch source only")
     labels_key: Annotated[str, StringConstraints(min_length=1)] = "labels"
     images: ImageInputs | None = None
+    records: RecordInputs | None = None
     metrics: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")], MetricPlugin] = Field(
         default_factory=dict)
 

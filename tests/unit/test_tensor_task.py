@@ -268,3 +268,65 @@ def test_an_onnx_source_for_a_torch_task_points_to_task_tensor(repo: Path, capsy
     assert main(["validate", str(folder / "ic.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {folder / 'ic.yaml'}:3:") and "hint: task tensor takes any ONNX file" in err, err
+
+
+def jsonl_from_npz(folder: Path) -> list[str]:
+    import json
+
+    with np.load(folder / "inputs.npz") as data:
+        return [json.dumps({"sensor.window": data["sensor.window"][i].tolist(),
+                            "device-state": data["device-state"][i].tolist(), "labels": int(data["labels"][i])})
+                for i in range(len(data["labels"]))]
+
+
+def test_jsonl_records_feed_the_model_like_the_npz(repo: Path) -> None:
+    from gate.tasks import tensor
+
+    folder = repo / "models/two-input"
+    manifest = folder / "gate.yaml"
+    npz = tensor.build_inputs_for(load_manifest(manifest))
+    (folder / "inputs.jsonl").write_text("\n".join(jsonl_from_npz(folder)) + "\n")
+    edit(manifest, "data: inputs.npz ", "data: inputs.jsonl")
+    got = tensor.build_inputs_for(load_manifest(manifest))
+    for key in ("eval.in.sensor.window", "eval.in.device-state", "eval.labels"):
+        assert got[key].dtype == npz[key].dtype and np.array_equal(got[key], npz[key]), key
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    (lambda r: r.replace('"device-state": [', '"device_state": ['),
+     "field 'device_state' is not an input of the model"),
+    (lambda r: r.replace('"device-state": [', '"device-state": [0.5, '), "holds fractions (float64) for a int64 input"),
+    (lambda r: r[:-1], "not JSON"),
+    (lambda r: r.rsplit('"labels": ', 1)[0] + '"labels": "cat"}', "label 'cat' is not a class index"),
+])
+def test_a_bad_jsonl_line_is_exit_2_at_that_line(repo: Path, change: object, fragment: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    folder = repo / "models/two-input"
+    rows = jsonl_from_npz(folder)
+    rows[6] = change(rows[6])  # type: ignore[operator]
+    (folder / "inputs.jsonl").write_text("\n".join(rows) + "\n")
+    edit(folder / "gate.yaml", "data: inputs.npz ", "data: inputs.jsonl")
+    assert main(["validate", str(folder / "gate.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {folder / 'inputs.jsonl'}:7: ") and fragment in err, err
+
+
+def test_a_records_plugin_turns_text_into_inputs(repo: Path) -> None:
+    from gate.tasks import tensor
+
+    folder = repo / "models/two-input"
+    (folder / "team_text.py").write_text(
+        "import numpy as np\n\n"
+        "def encode(record):\n"
+        "    codes = np.frombuffer(record['text'].encode().ljust(64)[:64], dtype=np.uint8)\n"
+        "    return {'sensor.window': (codes.astype(np.float32) - 96) / 32,\n"
+        "            'device-state': np.array([len(record['text']) % 3, 0, 1, 2], dtype=np.int64)}\n")
+    words = "the quick brown fox jumps over a lazy dog while edge gates measure every model".split()
+    rows = [f'{{"text": "{" ".join(words[i:i + 5])} {i}", "labels": {i % 10}}}' for i in range(60)]
+    (folder / "texts.jsonl").write_text("\n".join(rows) + "\n")
+    manifest = folder / "gate.yaml"
+    edit(manifest, "data: inputs.npz ", "data: texts.jsonl")
+    edit(manifest, "  output: logits", "  output: logits\n  records: {preprocess: 'team_text:encode'}")
+    arrays = tensor.build_inputs_for(load_manifest(manifest))
+    assert arrays["eval.in.sensor.window"].shape == (60, 64) and arrays["eval.in.device-state"].dtype == np.int64
+    assert arrays["eval.labels"][:, 0].tolist() == [i % 10 for i in range(60)]
