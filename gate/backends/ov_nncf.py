@@ -1,10 +1,11 @@
 """NNCF recipes for the OpenVINO backend: INT8 PTQ, accuracy-aware INT8, weight compression.
 
 API and defaults: NNCF 3.x, https://openvinotoolkit.github.io/nncf/ (``nncf.quantize``,
-``nncf.quantize_with_accuracy_control``, ``nncf.compress_weights``). Calibration and
-validation items are the first eval items of the manifest's eval set (``inputs.npz``): the
-gate has no separate calibration split, so the calibration set overlaps the eval set; a
-recipe with a smaller ``calibration_size`` uses fewer of them.
+``nncf.quantize_with_accuracy_control``, ``nncf.compress_weights``). Calibration items are
+the task's ``calibration_feeds`` when it has them (task ``tensor`` with ``eval.calibration``:
+data apart from the eval set), else the first eval items of ``inputs.npz``, so the
+calibration set overlaps the eval set; validation items are eval items. A recipe with a
+smaller ``calibration_size`` uses fewer of them.
 """
 
 from __future__ import annotations
