@@ -142,8 +142,11 @@ def item_scores(reference: np.ndarray, outputs: np.ndarray, inputs: Any = None) 
             known = labels[:, 0] >= 0
             items["correct"] = (labels[known] == top_out[known, :1]).any(axis=1).astype(float)
     folder = Path.cwd() / str(np.asarray(inputs["meta.folder"])) if "meta.folder" in inputs.keys() else None
+    given: np.ndarray | None = None
+    if "eval.labels" in inputs.keys():
+        given = np.asarray(inputs["eval.labels"])[: len(a)].reshape(len(a), -1)
     for name, ref in _plugins(inputs).items():
-        items[name] = _plugin_metric(name, ref, reference, outputs, folder)
+        items[name] = _plugin_metric(name, ref, reference, outputs, folder, given)
     return items
 
 
@@ -155,13 +158,21 @@ def _plugins(inputs: Any) -> dict[str, str]:
     return found
 
 
-def _plugin_metric(name: str, ref: str, reference: np.ndarray, outputs: np.ndarray, folder: Path | None) -> np.ndarray:
+def _plugin_metric(name: str, ref: str, reference: np.ndarray, outputs: np.ndarray, folder: Path | None,
+                   labels: np.ndarray | None) -> np.ndarray:
+    """One plugin metric's per-item scores: ``function(reference, outputs)``, or with a
+    ``labels`` parameter ``function(reference, outputs, labels=...)`` (int64 [n_items, k], -1
+    unlabelled and padding; None without labels), so a team's labelled metric is accuracy."""
+    import inspect
+
     from gate.config.tensordata import load_plugin
     from gate.errors import ConfigError
 
     try:
         fn = load_plugin(ref, f"tensor.metrics.{name}", folder)
-        values = np.asarray(fn(reference, outputs), dtype=np.float64)
+        takes_labels = "labels" in inspect.signature(fn).parameters
+        got = fn(reference, outputs, labels=labels) if takes_labels else fn(reference, outputs)
+        values = np.asarray(got, dtype=np.float64)
     except ConfigError as exc:
         raise MeasurementError(f"metric plugin {name!r}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a team's code: any failure is this target's ERROR, with its message

@@ -330,3 +330,29 @@ def test_a_records_plugin_turns_text_into_inputs(repo: Path) -> None:
     arrays = tensor.build_inputs_for(load_manifest(manifest))
     assert arrays["eval.in.sensor.window"].shape == (60, 64) and arrays["eval.in.device-state"].dtype == np.int64
     assert arrays["eval.labels"][:, 0].tolist() == [i % 10 for i in range(60)]
+
+
+def test_a_plugin_metric_may_take_the_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gate.tasks import tensor
+
+    (tmp_path / "team_acc.py").write_text(
+        "import numpy as np\n\n"
+        "def top2(reference, outputs, labels=None):\n"
+        "    top = np.argsort(outputs, axis=1)[:, -2:]\n"
+        "    return np.array([float(l[0] in t) if l[0] >= 0 else np.nan for t, l in zip(top, labels)])\n")
+    monkeypatch.chdir(tmp_path)
+    inputs = {"meta.logits": np.array(True), "meta.plugins": np.array('{"top2_accuracy": "team_acc:top2"}'),
+              "meta.folder": np.array("."), "eval.labels": np.array([[1], [-1], [2]])}
+    logits = np.array([[0.0, 2.0, 1.0], [0.0, 2.0, 1.0], [0.0, 2.0, 1.0]], dtype=np.float32)
+    with pytest.raises(MeasurementError, match="must return 3 finite scores"):  # NaN for no label: refused
+        tensor.score(logits, logits, inputs)
+    inputs["eval.labels"] = np.array([[1], [0], [2]])
+    (tmp_path / "team_acc.py").write_text(
+        "import numpy as np\n\n"
+        "def top2(reference, outputs, labels=None):\n"
+        "    top = np.argsort(outputs, axis=1)[:, -2:]\n"
+        "    return np.array([float(l[0] in t) for t, l in zip(top, labels)])\n")
+    import sys
+
+    sys.modules.pop("team_acc", None)
+    assert tensor.score(logits, logits, inputs)["top2_accuracy"] == pytest.approx(2 / 3)
