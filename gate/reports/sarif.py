@@ -45,9 +45,10 @@ def render_sarif(reported: list[Reported]) -> dict[str, Any]:
     """The run as a SARIF 2.1.0 log (a JSON-ready dict) with one run of tool ``edge-gate``."""
     rules: dict[str, dict[str, Any]] = {
         NOT_JUDGED: {"id": NOT_JUDGED, "shortDescription": {"text": "The target could not be measured or judged"}},
-        PLATFORM_RULE: {"id": PLATFORM_RULE,
-                        "shortDescription": {"text": "No candidate of this platform can ship"}},
     }
+    found = findings(reported)
+    if any(f.rule == PLATFORM_RULE for f in found):
+        rules[PLATFORM_RULE] = {"id": PLATFORM_RULE, "shortDescription": {"text": "No candidate of this platform can ship"}}
     releases = {rep.model: {p.platform: {"ships": p.release, "reason": p.reason,
                                          "candidates": {n: ("ships" if (t := rep.decision.target(n)) and t.ships
                                                             else t.why_not if t else "") for n in p.candidates}}
@@ -69,7 +70,7 @@ def render_sarif(reported: list[Reported]) -> dict[str, Any]:
                 "name": "edge-gate", "version": gate.__version__,
                 "rules": list(rules.values()),
             }},
-            "results": [_result(f) for f in findings(reported)],
+            "results": [_result(f) for f in found],
             "properties": {"releases": releases},
         }],
     }
