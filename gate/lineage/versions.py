@@ -26,8 +26,6 @@ from gate.documents import Decision, passes
 from gate.errors import LineageError
 from gate.lineage.store import log_tags, registered_model
 
-#: Decision verdicts that may set ``candidate`` or be promoted (:func:`gate.documents.passes`).
-PASSING = ("pass", "waived")
 #: The roles of an alias; each is suffixed with the platform (:func:`alias_for`).
 ALIASES = ("candidate", "champion", "previous")
 
@@ -78,27 +76,6 @@ def require_alias(client: Any, name: str, alias: str) -> Any:
             f"set, or the version holding it was deleted",
             hint="see `gate history`; MLflow drops an alias when its version is deleted")
     return version
-
-
-def recommended_target(decision: dict[str, Any]) -> dict[str, Any] | None:
-    """The target to promote from a passing single-platform decision: the decision's
-    recommendation (the Pareto frontier weighed by the manifest's selection weights,
-    :mod:`gate.verdict.pareto`) when it made one, else the passing (or waived) target with the
-    highest ``speedup`` rule value, manifest order breaking ties; None if none passes. A
-    decision with platforms ships one candidate per platform: :meth:`gate.documents.Decision.releases`."""
-    passing = [t for t in decision["targets"] if passes(t["verdict"])]
-    if not passing:
-        return None
-    chosen: dict[str, Any] | None = next((t for t in passing if t["target"] == decision.get("recommendation")), None)
-    if chosen is not None:
-        return chosen
-
-    def speedup(t: dict[str, Any]) -> float:
-        values = [r["value"] for r in t["rules"] if r["compare"] == "speedup" and r["value"] is not None]
-        return max(values, default=0.0)
-
-    best: dict[str, Any] = max(passing, key=lambda t: (speedup(t), -passing.index(t)))
-    return best
 
 
 def version_tags(decision: dict[str, Any], t: dict[str, Any], commit: str, key: str,

@@ -48,7 +48,8 @@ def render_sarif(reported: list[Reported]) -> dict[str, Any]:
     }
     found = findings(reported)
     if any(f.rule == PLATFORM_RULE for f in found):
-        rules[PLATFORM_RULE] = {"id": PLATFORM_RULE, "shortDescription": {"text": "No candidate of this platform can ship"}}
+        rules[PLATFORM_RULE] = {"id": PLATFORM_RULE,
+                                "shortDescription": {"text": "No candidate of this platform can ship"}}
     releases = {rep.model: {p.platform: {"ships": p.release, "reason": p.reason,
                                          "candidates": {n: ("ships" if (t := rep.decision.target(n)) and t.ships
                                                             else t.why_not if t else "") for n in p.candidates}}
