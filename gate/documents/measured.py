@@ -120,7 +120,7 @@ class Measurements(_Doc):
     eval_items: int = Field(default=0, ge=0)
     settings: dict[str, Any] = Field(default_factory=dict)
     fingerprint: Fingerprint
-    versions: dict[str, str] = Field(default_factory=dict)
+    versions: dict[str, Any] = Field(default_factory=dict)
     baseline: Side
     candidate: Side
     samples: Samples = Field(default_factory=Samples)

@@ -78,7 +78,8 @@ def write_plots(decision: Decision, measurements: dict[str, Measurements], folde
                        marker="*" if t.ships else shapes.get(t.platform, "o"), c=color, alpha=0.75,
                        edgecolors="black" if t.on_frontier else "none", label=None)
             mem = found.get("memory_cut")
-            span = f" [{mem.low:.0%}, {mem.high:.0%}]" if mem and mem.low is not None and mem.high is not None else ""
+            span = (f" [{mem.low:.0%}, {mem.high:.0%}]"
+                    if mem and mem.low is not None and mem.high is not None and mem.low != mem.high else "")
             ax.annotate(f"{t.target} ({t.platform})\nmem cut {p['memory_cut']:.0%}{span}",
                         (p["speedup"], p["fidelity"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
         bounds = thresholds(points, decision.primary_metric)
@@ -93,9 +94,9 @@ def write_plots(decision: Decision, measurements: dict[str, Measurements], folde
         memory = ", ".join(f"{label} {bound:.0%}" for label, bound in bounds.get("memory_cut", []))
         ax.set_xlabel("speed-up (the policy's speed rule value; bars: its interval)")
         ax.set_ylabel("fidelity (primary metric ratio; bars: its interval)")
-        ax.set_title(f"{decision.model}: candidates (star: ships, outline: frontier, size: memory cut"
-                     f"{'; memory bound ' + memory if memory else ''}; green passes, orange inconclusive, red fails; "
-                     "dashed: rule bounds)", fontsize=7)
+        ax.set_title(f"{decision.model}: candidates; star ships, outline frontier, marker shape per platform\n"
+                     f"size: memory cut{' (bound: ' + memory + ')' if memory else ''}; green passes, orange "
+                     "inconclusive, red fails; dashed: rule bounds", fontsize=7)
         ax.grid(alpha=0.3)
         fig.tight_layout()
         for ext in ("png", "svg"):

@@ -158,3 +158,20 @@ def test_decision_round_trips_through_its_schema(tmp_path: Path) -> None:
     data = d.dump()
     assert data["schema"] == "edge-gate/decision/v2" and "schema_" not in data
     assert Decision.model_validate(data) == d
+
+
+def test_pareto_chart_draws_the_rule_bounds_and_intervals(tmp_path: Path) -> None:
+    from gate.reports.plots import thresholds, write_plots
+    from gate.verdict.pareto import axis_rules
+
+    decide_with = make(tmp_path, [target("a", "x86-cpu"), target("b", "x86-cpu"), target("d", "arm-cpu")])
+    d = decide_with({"a": PASSING, "b": SLOW, "d": HEAVY}, a={"overlap": STRADDLING})
+    assert thresholds(d.targets, d.primary_metric) == {
+        "fidelity": [("accuracy-kept min", 0.95)], "speedup": [("speed-up min", 2.0)],
+        "memory_cut": [("memory-cut min", 0.5)]}
+    fidelity = axis_rules(d.target("a").rules, d.primary_metric)["fidelity"]
+    assert fidelity.low < 0.95 < fidelity.high  # the error bar the chart draws straddles the bound
+    docs = {t.target: Measurements.read(tmp_path / str(t.measurements)) for t in d.targets}
+    written = write_plots(d, docs, tmp_path / "plots")
+    assert [w["png"] for w in written] == ["pareto.png", "latency.png"]
+    assert (tmp_path / "plots" / "pareto.svg").stat().st_size > 10_000
