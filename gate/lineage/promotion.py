@@ -132,7 +132,13 @@ def promote(root: Path, manifest: Path, target: str | None = None,
     git = git_info(root)
     decision = Decision.model_validate(read_decision(root, model))
     check_fresh_decision(decision, loaded.sha256, policy.sha256)
-    chosen = choose(decision, target, platform)
+    try:
+        chosen = choose(decision, target, platform)
+    except PromotionRefused:
+        # a decision.json edited by hand can contradict itself: a broken evidence chain (exit 3)
+        # is reported before a refusal read from it
+        verify_decision(root, loaded, policy, decision)
+        raise
     require_committed(root, {"manifest": loaded.path, "policy": policy.path, "eval data": loaded.eval_path()},
                       {"manifest": decision.manifest_sha256, "policy": decision.policy_sha256})
     verify_decision(root, loaded, policy, decision, promote=[t.target for t in chosen])
@@ -187,31 +193,37 @@ def promote(root: Path, manifest: Path, target: str | None = None,
 
 
 def _platform_of(client: Any, name: str, model: str, platform: str | None) -> str:
-    """``platform``, or the one platform of ``name`` that has a champion.
+    """``platform``, or the one platform of ``name`` known from its aliases (any role) or its
+    promotion history, so that a platform whose champion was deleted is still named.
 
     Raises:
-        ConfigError: no platform given and not exactly one has a champion (exit 2).
+        ConfigError: no platform given and not exactly one is known (exit 2).
     """
     if platform is not None:
         return platform
-    found = platforms_with(aliases(client, name), "champion")
+    now = aliases(client, name)
+    found = {p for role in ("champion", "previous", "candidate") for p in platforms_with(now, role)}
+    exp = client.get_experiment_by_name(events_experiment(model))
+    if exp is not None:
+        runs = client.search_runs([exp.experiment_id], max_results=10000)
+        found |= {r.data.tags["edge_gate.platform"] for r in runs if r.data.tags.get("edge_gate.platform")}
     if len(found) != 1:
-        have = ", ".join(found) or "none"
-        raise ConfigError(f"name the platform of {model} with --platform (platforms with a champion: {have})")
-    return found[0]
+        have = ", ".join(sorted(found)) or "none"
+        raise ConfigError(f"name the platform of {model} with --platform (platforms it has: {have})")
+    return found.pop()
 
 
 def rollback(root: Path, model: str, protected_branch: str | None = None,
              platform: str | None = None) -> dict[str, Any]:
     """Swap ``champion-<platform>`` and ``previous-<platform>`` of ``edge-gate.<model>``, on the
     protected branch only (:func:`require_protected_branch`, the same check as ``promote``).
-    ``platform`` may be left out when exactly one platform has a champion.
+    ``platform`` may be left out when the model has one platform (:func:`_platform_of`).
 
     Returns ``{"model", "platform", "champion", "previous"}`` after the swap.
 
     Raises:
         PromotionRefused: not on the protected branch (exit 1).
-        ConfigError: no platform named and not exactly one has a champion (exit 2).
+        ConfigError: no platform named and the model has not exactly one (exit 2).
         LineageError: either alias resolves to no version (never set, or its version deleted).
     """
     require_protected_branch(root, protected_branch, "rollback")

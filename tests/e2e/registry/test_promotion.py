@@ -155,7 +155,7 @@ def test_deleted_version_that_held_an_alias(new_repo) -> None:  # type: ignore[n
 
     client.delete_model_version(name, "2")  # held `champion` and `candidate`
     gone = repo.gate("rollback", repo.model, check=False)
-    assert gone.returncode == 3 and "alias 'champion'" in gone.stderr
+    assert gone.returncode == 3 and "alias 'champion-x86-cpu'" in gone.stderr
     with pytest.raises(Exception, match="champion"):
         champion_output(repo)
 
