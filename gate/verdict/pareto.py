@@ -20,7 +20,8 @@ frontier by producing a decision and measurements like any other.
 A point dominates another when it is at least as good on every axis and better on one
 (Pareto dominance, e.g. Deb, *Multi-Objective Optimization using Evolutionary Algorithms*,
 2001, def. 2.5); identical points do not dominate each other, so ties stay on the frontier
-together. The frontier is over every measured candidate; the recommendation is, among the
+together. The frontier is over the measured candidates given (:mod:`gate.verdict.release` gives
+those of one platform: devices are not compared); the recommendation is, among the
 passing candidates that no other passing candidate dominates, the one with the highest
 weighted sum of min-max normalised axes, as in the seed's ParetoOptimization (weights from the manifest's
 ``selection.weights``, equal by default); ties on the score go to the first name in sort order.
