@@ -64,6 +64,11 @@ class MeasurementError(GateError):
     """A measurement could not be taken or is not trustworthy (exit 3)."""
 
 
+class DocumentError(GateError):
+    """A document edge-gate wrote (measurements.json, decision.json) is missing, unreadable,
+    or does not fit its schema (:mod:`gate.documents`; exit 3)."""
+
+
 class InfrastructureError(GateError):
     """Something the gate runs on is unavailable, e.g. a held DVC lock (exit 4)."""
 

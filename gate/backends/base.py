@@ -1,93 +1,25 @@
 """What a backend is: the protocol every backend implements, and the artifact it produces.
 
-An artifact is a folder holding the model files and ``artifact.json`` (:class:`Artifact`).
+An artifact is a folder holding the model files and ``artifact.json`` (:class:`Artifact`, a
+typed document of :mod:`gate.documents`, re-exported here).
 A backend converts a source into a baseline artifact, optimizes a baseline into a candidate
 artifact following a recipe, and opens an artifact for inference inside a measurement worker.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from gate.config.schema import Strict, sha256_file
-from gate.errors import ConfigError
+from gate.config.schema import Strict
+from gate.documents import ARTIFACT_FILE, Artifact, FileRecord, write_json_atomic
 
-ARTIFACT_FILE = "artifact.json"
-
-
-class FileRecord(BaseModel):
-    """One file of an artifact: path relative to the artifact folder, size, sha256."""
-
-    path: str
-    size_bytes: int
-    sha256: str
-
-
-class Artifact(BaseModel):
-    """Description of an artifact folder (written as its ``artifact.json``).
-
-    ``files`` lists every file that makes up the model (e.g. an ``.onnx`` and its external
-    data), so that size and hashes cover all of them.
-    """
-
-    format: str
-    backend: str
-    precision: str
-    entry: str = Field(description="the file a runtime opens, relative to the folder")
-    files: list[FileRecord]
-    details: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def size_bytes(self) -> int:
-        return sum(f.size_bytes for f in self.files)
-
-    @classmethod
-    def describe(
-        cls, folder: Path, *, fmt: str, backend: str, precision: str, entry: str,
-        details: Mapping[str, Any] | None = None, extra_files: list[str] | None = None,
-    ) -> Artifact:
-        """Hash and size ``entry`` and ``extra_files`` inside ``folder``."""
-        names = [entry, *(extra_files or [])]
-        files = [
-            FileRecord(path=n, size_bytes=(folder / n).stat().st_size, sha256=sha256_file(folder / n))
-            for n in names
-        ]
-        return cls(format=fmt, backend=backend, precision=precision, entry=entry, files=files,
-                   details=dict(details or {}))
-
-    def write(self, folder: Path) -> None:
-        """Write ``artifact.json`` atomically (a crash never leaves half a file)."""
-        write_json_atomic(folder / ARTIFACT_FILE, self.model_dump(mode="json"))
-
-    @classmethod
-    def read(cls, folder: Path) -> Artifact:
-        """Read ``folder/artifact.json``.
-
-        Raises:
-            ConfigError: the folder holds no artifact description, or it is malformed.
-        """
-        path = folder / ARTIFACT_FILE
-        if not path.is_file():
-            raise ConfigError(f"no {ARTIFACT_FILE} in {folder}: the stage that builds it has not run")
-        try:
-            return cls.model_validate_json(path.read_text())
-        except ValueError as exc:
-            raise ConfigError(f"malformed artifact description: {exc}", location=str(path)) from None
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+__all__ = ["ARTIFACT_FILE", "Artifact", "Backend", "BuildContext", "FileRecord", "Session",
+           "write_json_atomic"]
 
 
 class Session(Protocol):

@@ -3,14 +3,13 @@
 Writes ``build/gate/<model>/decision.json``, ``report.md`` (with the Pareto frontier, the
 recommendation and troubleshooting hints) and ``certificate.json``, the plots ``pareto`` and
 ``latency`` (PNG and SVG), prints the per-rule tables,
-and exits 0 (pass), 1 (blocked), or 3 (a target could not be measured), the worst over all
-manifests given.
+and exits with each decision's own exit code (:func:`gate.verdict.decision.exit_code_for`:
+0 pass, 1 blocked, 3 a target could not be measured), the worst over all manifests given.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from gate.errors import ExitCode
@@ -25,8 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from gate import layout
-    from gate.backends.base import write_json_atomic
     from gate.config.loading import load_pair
+    from gate.documents import Measurements, write_json_atomic
     from gate.plan.dvcfile import find_manifests
     from gate.reports.certificate import certificate
     from gate.reports.markdown import render_markdown
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         measurements = {}
         for t in decision.targets:
             if t.measurements and t.error is None:
-                measurements[t.target] = json.loads((root / t.measurements).read_text())
+                measurements[t.target] = Measurements.read(root / t.measurements)
         write_json_atomic(root / layout.certificate_file(decision.model), certificate(decision, measurements))
         report = root / layout.report_file(decision.model)
         hints = {t.target: hints_for(t.rules, measurements[t.target]) for t in decision.targets

@@ -1,6 +1,8 @@
-"""``gate promote``: on the protected branch, move alias ``champion`` to the recommended
-passing candidate (the replaced version is kept as ``previous``). Exit 0 promoted or already
-champion, 1 refused (not passing, not the protected branch), 3 stale decision or MLflow error.
+"""``gate promote``: on the protected branch, move alias ``champion-<platform>`` to the
+candidate that ships on each platform (the replaced version is kept as ``previous-<platform>``;
+:mod:`gate.lineage.promotion`). Prints one JSON line per platform moved. Exit 0 promoted or
+already champion, 1 refused (not passing, not the protected branch), 3 stale decision or
+MLflow error.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from gate.errors import ExitCode
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("promote", help="move alias champion to the passing candidate (protected branch)")
+    p = sub.add_parser("promote", help="move alias champion-<platform> to each platform's release (protected branch)")
     p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
-    p.add_argument("--target", help="promote this target instead of the recommended one")
+    p.add_argument("--target", help="promote this passing target on its platform instead of the release")
+    p.add_argument("--platform", help="promote only this platform's release")
     p.add_argument("--policy", type=Path, help="the policy `gate decide --policy` used instead of the manifests' own")
     p.add_argument("--branch", help="the protected branch (default $GATE_PROTECTED_BRANCH or main)")
     p.add_argument("--allow-older", action="store_true",
@@ -36,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.BAD_INPUT
     for path in paths:
         with stdout_to_stderr(), mlflow_failures("gate promote"):
-            result = promote(root, path, target=args.target, protected_branch=args.branch,
-                             new_hardware=args.new_hardware, policy_override=args.policy,
-                             allow_older=args.allow_older)
-        print(json.dumps(result))
+            results = promote(root, path, target=args.target, protected_branch=args.branch,
+                              new_hardware=args.new_hardware, policy_override=args.policy,
+                              allow_older=args.allow_older, platform=args.platform)
+        for result in results:
+            print(json.dumps(result))
     return ExitCode.PASS

@@ -170,13 +170,22 @@ class GenerationSpec(Strict):
 
 
 class Target(Strict):
-    """One (platform, backend, recipe) to produce and measure. ``recipe`` fits the backend."""
+    """One (platform, backend, recipe) to produce and measure. ``recipe`` fits the backend.
+
+    Targets that share a ``platform`` are alternatives for that device: the platform passes
+    when one of them passes (:mod:`gate.verdict.release`), unless one marked ``required`` fails.
+    """
 
     name: Name
     platform: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     backend: str
     recipe: dict[str, Any] = Field(default_factory=dict)
     limits: Limits | None = Field(default=None, description="overrides the manifest's limits")
+    required: bool = Field(
+        default=False,
+        description="this exact artifact must pass: its FAIL or INCONCLUSIVE blocks its platform even when "
+                    "an alternative on the same platform passes (not part of the config hash)",
+    )
     runs_on: list[Annotated[str, StringConstraints(min_length=1)]] | None = Field(
         default=None, min_length=1,
         description="CI runner labels for this target's matrix leg (default: the platform's; "

@@ -27,25 +27,14 @@ from pydantic import Field, model_validator
 from gate.config.manifest import Name
 from gate.config.schema import Strict, Version, parse, sha256_file
 from gate.config.yamlio import Located, load_yaml
+from gate.documents import GENERIC_METRICS as _GENERIC_METRICS
 from gate.errors import ConfigError
 
 Compare = Literal["absolute", "ratio", "speedup", "reduction", "difference"]
 
-#: Metrics every measurement has, with the direction in which they are better.
-GENERIC_METRICS: dict[str, Literal["lower", "higher"]] = {
-    "latency_p50_ms": "lower",
-    "latency_p90_ms": "lower",
-    "latency_p99_ms": "lower",
-    "throughput_items_per_s": "higher",
-    "peak_rss_bytes": "lower",
-    "model_memory_bytes": "lower",
-    "model_size_bytes": "lower",
-    "latency_cv": "lower",  # stdev / mean of the timed runs
-    "latency_tail_ratio": "lower",  # p99 / p50
-    "latency_drift_ratio": "lower",  # median of the later rounds' medians / the earlier rounds'
-    "load_throughput_items_per_s": "higher",  # under the manifest's measure.load_test
-    "load_latency_p99_ms": "lower",
-}
+#: Metrics every measurement has, with the direction in which they are better (defined with
+#: the measurements document, which refuses negative values of them).
+GENERIC_METRICS = _GENERIC_METRICS
 
 
 class Rule(Strict):

@@ -14,7 +14,6 @@ what makes retrying a whole record after "database is locked" safe.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -27,7 +26,8 @@ import yaml
 
 from gate import layout
 from gate.config.schema import sha256_json
-from gate.errors import InfrastructureError, LineageError
+from gate.documents import Decision, Measurements
+from gate.errors import DocumentError, InfrastructureError, LineageError
 from gate.lineage.store import experiment_id, log_tags, open_client, unavailable, with_retry
 
 KEY_TAG = "edge_gate.record_key"
@@ -79,16 +79,15 @@ def read_decision(root: Path, model: str) -> dict[str, Any]:
     """``build/gate/<model>/decision.json`` as a dict.
 
     Raises:
-        LineageError: missing or not JSON.
+        LineageError: missing, not JSON, or not a decision document.
     """
     path = root / layout.decision_file(model)
     if not path.is_file():
         raise LineageError(f"no decision for {model}: {path} is missing", hint="run `gate decide` first")
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except ValueError as exc:
-        raise LineageError(f"unreadable decision {path}: {exc}") from None
-    return data
+        return Decision.read(path).dump()  # validated by the decision's schema (gate.documents)
+    except DocumentError as exc:
+        raise LineageError(str(exc)) from None
 
 
 def find_or_create_run(client: Any, exp_id: str, key: str, run_name: str, tags: dict[str, str]) -> Any:
@@ -205,7 +204,7 @@ def _record_target(client: Any, root: Path, model: str, t: dict[str, Any], run: 
     if t.get("error"):
         log_tags(client, run_id, {"edge_gate.error": t["error"]})
         return
-    measurements = json.loads((root / t["measurements"]).read_text())
+    measurements = Measurements.read(root / t["measurements"]).dump()  # validated (gate.documents)
     details = measurements["candidate"]["artifact"]["details"]
     note = measurements["baseline"]["artifact"]["details"].get("note")
     if note:  # e.g. an F16 baseline that is an upcast of a Q4_1 file

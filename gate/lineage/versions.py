@@ -6,8 +6,10 @@ logged with MLflow's ``onnx`` flavour, so ``models:/edge-gate.<model>@champion``
 MLflow; other formats (GGUF, MLX, OpenVINO IR) are versions whose source is their artifact
 folder, logged as run artifacts.
 
-Aliases only (MLflow stages are deprecated since MLflow 2.9): ``candidate`` (a passing
-decision), ``champion`` and ``previous`` (:mod:`gate.lineage.promotion`). MLflow keeps exactly one
+Aliases only (MLflow stages are deprecated since MLflow 2.9), one set per platform
+(:func:`alias_for`): ``candidate-<platform>`` (the platform's release in a passing decision),
+``champion-<platform>`` and ``previous-<platform>`` (:mod:`gate.lineage.promotion`, which says
+why aliases per platform rather than a registered model per platform). MLflow keeps exactly one
 version per alias. Aliases are always resolved by lookup, never remembered as numbers, so a
 deleted version is noticed; version numbers are compared as strings because the sqlite store
 returns ``int`` and the REST API ``str``.
@@ -20,12 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from gate import layout
+from gate.documents import Decision, passes
 from gate.errors import LineageError
 from gate.lineage.store import log_tags, registered_model
 
-#: Decision verdicts that may set ``candidate`` or be promoted (gate.verdict.rules.Verdict values).
-PASSING = ("pass", "waived")
+#: The roles of an alias; each is suffixed with the platform (:func:`alias_for`).
 ALIASES = ("candidate", "champion", "previous")
+
+
+def alias_for(role: str, platform: str) -> str:
+    """The alias of ``role`` (candidate, champion, previous) on ``platform``: ``champion-x86-cpu``.
+    Platform names are ``[a-z0-9][a-z0-9_-]*`` (the manifest's schema), valid in an alias."""
+    if role not in ALIASES:
+        raise ValueError(f"role must be one of {ALIASES}, not {role!r}")
+    return f"{role}-{platform}"
+
+
+def platforms_with(found: dict[str, str], role: str) -> list[str]:
+    """The platforms that have an alias of ``role`` among ``found`` (``{alias: version}``), sorted."""
+    return sorted(a[len(role) + 1:] for a in found if a.startswith(f"{role}-"))
 
 
 def registered_name(model: str) -> str:
@@ -61,26 +76,6 @@ def require_alias(client: Any, name: str, alias: str) -> Any:
             f"set, or the version holding it was deleted",
             hint="see `gate history`; MLflow drops an alias when its version is deleted")
     return version
-
-
-def recommended_target(decision: dict[str, Any]) -> dict[str, Any] | None:
-    """The target to promote from a passing decision: the decision's recommendation (the
-    Pareto frontier weighed by the manifest's selection weights, :mod:`gate.verdict.pareto`) when it
-    made one, else the passing (or waived) target with the highest ``speedup`` rule value,
-    manifest order breaking ties; None if none passes."""
-    passing = [t for t in decision["targets"] if t["verdict"] in PASSING]
-    if not passing:
-        return None
-    chosen: dict[str, Any] | None = next((t for t in passing if t["target"] == decision.get("recommendation")), None)
-    if chosen is not None:
-        return chosen
-
-    def speedup(t: dict[str, Any]) -> float:
-        values = [r["value"] for r in t["rules"] if r["compare"] == "speedup" and r["value"] is not None]
-        return max(values, default=0.0)
-
-    best: dict[str, Any] = max(passing, key=lambda t: (speedup(t), -passing.index(t)))
-    return best
 
 
 def version_tags(decision: dict[str, Any], t: dict[str, Any], commit: str, key: str,
@@ -161,20 +156,22 @@ def _log_candidate(client: Any, mlflow: Any, cand_dir: Path, artifact: Any, run:
 
 
 def set_candidate(client: Any, model: str, decision: dict[str, Any],
-                  recorded: dict[str, dict[str, Any]]) -> str | None:
-    """Point alias ``candidate`` at the recommended target's version when the decision passes.
+                  recorded: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Point alias ``candidate-<platform>`` at each platform's release when the decision passes.
 
-    A failing, inconclusive or errored decision leaves every alias where it was. Returns the
-    version now holding ``candidate`` because of this call, or None.
+    A failing, inconclusive or errored decision leaves every alias where it was. Returns
+    ``{platform: version}`` of the aliases set by this call.
     """
-    if decision["verdict"] not in PASSING:
-        return None
-    target = recommended_target(decision)
-    version = recorded.get(target["target"], {}).get("model_version") if target else None
-    if version is None:
-        return None
-    client.set_registered_model_alias(registered_name(model), "candidate", str(version))
-    return str(version)
+    typed = Decision.model_validate(decision)
+    if not passes(typed.verdict):
+        return {}
+    out = {}
+    for platform, target in typed.releases().items():
+        version = recorded.get(target.target, {}).get("model_version")
+        if version is not None:
+            client.set_registered_model_alias(registered_name(model), alias_for("candidate", platform), str(version))
+            out[platform] = str(version)
+    return out
 
 
 def aliases(client: Any, name: str) -> dict[str, str]:

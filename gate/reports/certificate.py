@@ -13,37 +13,42 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from gate.verdict.decision import Decision
+from gate.documents import Decision, FileRecord, Measurements, Verdict, passes
 
 SCHEMA = "edge-gate/certificate/v1"
-APPROVAL = {"pass": "approved", "waived": "approved", "fail": "rejected", "inconclusive": "needs-review",
-            "error": "not-certified"}
+APPROVAL = {"fail": "rejected", "inconclusive": "needs-review", "error": "not-certified"}
 
 
-def signature(files: list[dict[str, Any]]) -> str:
+def approval(verdict: Verdict) -> str:
+    """``approved`` for a passing verdict (:func:`gate.documents.passes`), else by :data:`APPROVAL`."""
+    return "approved" if passes(verdict) else APPROVAL[verdict.value]
+
+
+def signature(files: list[FileRecord]) -> str:
     """sha256 of the sorted ``path:sha256`` lines of an artifact's files."""
-    lines = sorted(f"{f['path']}:{f['sha256']}" for f in files)
+    lines = sorted(f"{f.path}:{f.sha256}" for f in files)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-def certificate(decision: Decision, measurements: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def certificate(decision: Decision, measurements: dict[str, Measurements]) -> dict[str, Any]:
     """The certificate of ``decision``; ``measurements`` maps target name to its document."""
     candidates = []
     for t in decision.targets:
         m = measurements.get(t.target)
         entry: dict[str, Any] = {
             "target": t.target, "target_id": t.target_id, "verdict": t.verdict.value,
-            "approval": APPROVAL[t.verdict.value], "config_hash": t.config_hash,
+            "approval": approval(t.verdict), "config_hash": t.config_hash, "platform": t.platform,
+            "ships": t.ships, **({} if t.ships else {"why_not": t.why_not}),
         }
         if t.error:
             entry["error"] = t.error
         if m is not None:
-            files = m["candidate"]["artifact"]["files"]
+            files = m.candidate.artifact.files
             entry |= {
-                "signature_sha256": signature(files), "files": files,
-                "baseline_signature_sha256": signature(m["baseline"]["artifact"]["files"]),
-                "tool_versions": m["versions"],
-                "hardware": {k: m["fingerprint"].get(k) for k in ("id", "cpu_model", "isa", "usable_cores")},
+                "signature_sha256": signature(files), "files": [f.model_dump(mode="json") for f in files],
+                "baseline_signature_sha256": signature(m.baseline.artifact.files),
+                "tool_versions": m.versions,
+                "hardware": m.fingerprint.model_dump(mode="json", include={"id", "cpu_model", "isa", "usable_cores"}),
             }
         entry["gates"] = [
             {"rule": r.rule, "metric": r.metric, "value": r.value, "interval": [r.low, r.high],
@@ -53,7 +58,8 @@ def certificate(decision: Decision, measurements: dict[str, dict[str, Any]]) -> 
         candidates.append(entry)
     return {
         "schema": SCHEMA, "model": decision.model, "issued_at": decision.decided_at,
-        "approval": APPROVAL[decision.verdict.value], "verdict": decision.verdict.value,
+        "approval": approval(decision.verdict), "verdict": decision.verdict.value,
+        "releases": {p.platform: p.release for p in decision.platforms},
         "manifest": decision.manifest, "manifest_sha256": decision.manifest_sha256,
         "policy": decision.policy, "policy_sha256": decision.policy_sha256, "candidates": candidates,
     }

@@ -8,21 +8,21 @@ left a decision for an older version of the manifest) is reported as an error, n
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gate import layout
 from gate.config.schema import sha256_file
-from gate.errors import ExitCode, GateError
-from gate.verdict.decision import Decision
-from gate.verdict.rules import Verdict
+from gate.documents import Decision, Verdict, passes
+from gate.errors import DocumentError, ExitCode, GateError
 
 #: ``--fail-on`` levels: the least severe outcome that fails the check besides what the
 #: policies block. ERROR and FAIL always do; see :func:`conclusion`.
 FAIL_ON = ("fail", "inconclusive", "warn")
 #: Finding kinds, worst first (GitHub shows only the first annotations of a step).
 RANK = {"error": 0, "fail": 1, "inconclusive": 2, "waived": 3}
+#: rule id of a finding about a whole platform (nothing ships there)
+PLATFORM_RULE = "edge-gate/platform-blocked"
 
 
 @dataclass
@@ -56,10 +56,12 @@ class Finding:
 
 
 def load_decision(path: Path) -> Decision:
-    """Read a ``decision.json`` back into the :class:`Decision` model."""
-    data = json.loads(path.read_text())
-    data["schema_"] = data.pop("schema")
-    return Decision.model_validate(data)
+    """Read a ``decision.json`` back into the :class:`Decision` model.
+
+    Raises:
+        DocumentError: missing, unreadable, or not a decision document.
+    """
+    return Decision.read(path)
 
 
 def collect(paths: list[Path], root: Path) -> list[Reported]:
@@ -87,7 +89,12 @@ def collect(paths: list[Path], root: Path) -> list[Reported]:
         if not decision_path.is_file():
             rep.problem = f"no decision: {layout.decision_file(model)} was not written (see the decide step's log)"
         else:
-            decision = load_decision(decision_path)
+            try:
+                decision = load_decision(decision_path)
+            except DocumentError as exc:
+                rep.problem = str(exc)
+                out.append(rep)
+                continue
             if decision.manifest_sha256 != sha256_file(path):
                 rep.problem = (f"no current decision: {layout.decision_file(model)} was made for another "
                                f"version of {rel}")
@@ -100,13 +107,22 @@ def collect(paths: list[Path], root: Path) -> list[Reported]:
 
 
 def findings(reported: list[Reported]) -> list[Finding]:
-    """Every non-passing rule and target of the run, worst first, then in manifest order."""
+    """Every non-passing rule and target of the run, and every platform where nothing ships
+    (rule :data:`PLATFORM_RULE`, at the line of its first target), worst first, then in
+    manifest order."""
     found = []
     for rep in reported:
         if rep.decision is None:
             found.append(Finding("error", rep.model, rep.model, None, rep.problem or "no decision",
                                  rep.manifest, 1, 1))
             continue
+        for p in rep.decision.platforms:
+            if passes(p.verdict):
+                continue
+            line, col = rep.target_lines.get(p.candidates[0], (1, 1)) if p.candidates else (1, 1)
+            why = "; ".join(f"{n}: {t.why_not}" for n in p.candidates if (t := rep.decision.target(n)) is not None)
+            found.append(Finding(p.verdict.value, rep.model, f"platform {p.platform}", PLATFORM_RULE,
+                                 f"platform {p.platform} is blocked, {p.reason}. {why}", rep.manifest, line, col))
         for t in rep.decision.targets:
             line, col = rep.target_lines.get(t.target, (1, 1))
             if t.error:
@@ -128,7 +144,8 @@ def conclusion(reported: list[Reported], fail_on: str = "fail", decide_exit_code
     reported bad input, 3 for any error, 1 when a decision blocks. ``fail_on`` can only make
     the check stricter than the policies: ``inconclusive`` also blocks an INCONCLUSIVE decision
     that its policy lets through (``warn``, ``neutral``), ``warn`` also blocks one that passed
-    only thanks to a waiver, ``fail`` adds nothing. It never lets through what a committed
+    only thanks to a waiver (a waived rule of a candidate that ships; an alternative that does
+    not ship changes nothing), ``fail`` adds nothing. It never lets through what a committed
     policy blocks: the workflow file is not where a gate is loosened.
     """
     if fail_on not in FAIL_ON:
@@ -149,7 +166,16 @@ def conclusion(reported: list[Reported], fail_on: str = "fail", decide_exit_code
     if Verdict.INCONCLUSIVE in verdicts:
         blocked = blocked or fail_on in ("inconclusive", "warn")
         return "inconclusive", int(ExitCode.BLOCKED if blocked else ExitCode.PASS)
-    if "waived" in kinds:  # passed only thanks to a waiver: a warning
+    if any(_ships_waived(rep) for rep in reported):  # passes only thanks to a waiver: a warning
         blocked = blocked or fail_on == "warn"
         return "waived", int(ExitCode.BLOCKED if blocked else ExitCode.PASS)
     return "pass", int(ExitCode.BLOCKED if blocked else ExitCode.PASS)
+
+
+def _ships_waived(rep: Reported) -> bool:
+    """True when a candidate that ships (every target, for a decision without platforms)
+    passed a rule only thanks to a waiver."""
+    if rep.decision is None:
+        return False
+    shipped = [t for t in rep.decision.targets if t.ships] if rep.decision.platforms else rep.decision.targets
+    return any(r.verdict == Verdict.WAIVED for t in shipped for r in t.rules)

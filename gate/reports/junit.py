@@ -4,16 +4,19 @@ Written with the standard library's ``xml.etree`` (the de-facto JUnit schema as 
 GitHub test-report actions read it: ``testsuites > testsuite > testcase`` with ``failure``,
 ``error`` and ``skipped`` children). FAIL and INCONCLUSIVE are failures (both block), ERROR is
 an error, WAIVED is skipped with the waiver as its message. A target that could not be
-measured, or a manifest without a decision, is one errored test case.
+measured, or a manifest without a decision, is one errored test case. Each platform is one
+more suite (``<model>/platform/<platform>``) with one case ``release``: passed when a candidate
+ships there (its message names it), a failure or error naming the platform when nothing
+ships, with every candidate's reason in ``system-out``.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from gate.documents import Verdict, passes
 from gate.reports.collect import Reported
 from gate.reports.escaping import xml_text
-from gate.verdict.rules import Verdict
 
 
 def _case(suite: ET.Element, classname: str, name: str, verdict: str, message: str, body: str) -> None:
@@ -44,6 +47,18 @@ def render_junit(reported: list[Reported]) -> str:
             _case(suite, f"edge-gate.{rep.model}", "decision", Verdict.ERROR, rep.problem or "no decision", "")
             _count(suite)
             continue
+        for p in rep.decision.platforms:
+            suite = ET.SubElement(root, "testsuite", name=xml_text(f"{rep.model}/platform/{p.platform}"),
+                                  file=xml_text(rep.manifest))
+            lines = [f"{n}: {'ships' if t.ships else t.why_not}" for n in p.candidates
+                     if (t := rep.decision.target(n)) is not None]
+            verdict = Verdict.PASS if passes(p.verdict) else p.verdict
+            _case(suite, f"edge-gate.{rep.model}.platform.{p.platform}", "release", verdict,
+                  f"platform {p.platform}: {p.reason}", "\n".join(lines))
+            case = suite.find("testcase")
+            if case is not None:
+                ET.SubElement(case, "system-out").text = xml_text("\n".join([p.reason, *lines]))
+            _count(suite)
         for t in rep.decision.targets:
             classname = f"edge-gate.{rep.model}.{t.target}"
             suite = ET.SubElement(root, "testsuite", name=xml_text(f"{rep.model}/{t.target_id}"),

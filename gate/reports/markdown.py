@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gate.verdict.decision import Decision
+from gate.documents import Decision, Measurements
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
 ICONS = {"pass": "✅ PASS", "fail": "❌ FAIL", "error": "🛑 ERROR", "inconclusive": "❔ INCONCLUSIVE",
@@ -47,10 +47,12 @@ def interval(r: object) -> str:
     return f" [{low:.4g}, {high:.4g}]"
 
 
-def render_markdown(decision: Decision, measurements: dict[str, Any] | None = None,
+def render_markdown(decision: Decision, measurements: dict[str, Measurements] | None = None,
                     hints: dict[str, dict[str, list[Any]]] | None = None,
                     plots: list[dict[str, str]] | None = None) -> str:
-    """The report as markdown. ``measurements`` maps target name to its measurements.json;
+    """The report as markdown: per platform which candidate ships and why the others do not
+    (with the nearest miss where nothing ships), the Pareto table, each target's rules.
+    ``measurements`` maps target name to its measurements;
     ``hints`` maps target -> rule id -> troubleshooting hints (:mod:`gate.verdict.troubleshoot`);
     ``plots`` lists ``{"title", "png", "svg"}`` paths relative to the report."""
     from gate.templating import render

@@ -5,6 +5,9 @@ code scanning reads: https://docs.github.com/en/code-security/code-scanning/inte
 Each non-passing rule of a target is one result at the target's entry in the manifest
 (``file:line:column``); FAIL and ERROR are ``error``, INCONCLUSIVE is ``warning``, WAIVED is a
 ``note`` carrying an external suppression with the waiver's justification (shown, not dropped).
+A platform where nothing ships is one more result (rule ``edge-gate/platform-blocked``) naming
+it and every candidate's reason; the run's ``properties.releases`` says, per manifest and
+platform, which candidate ships (``null``: none) and why.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import gate
-from gate.reports.collect import Finding, Reported, findings
+from gate.reports.collect import PLATFORM_RULE, Finding, Reported, findings
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "fail": "error", "inconclusive": "warning", "waived": "note"}
@@ -43,6 +46,15 @@ def render_sarif(reported: list[Reported]) -> dict[str, Any]:
     rules: dict[str, dict[str, Any]] = {
         NOT_JUDGED: {"id": NOT_JUDGED, "shortDescription": {"text": "The target could not be measured or judged"}},
     }
+    found = findings(reported)
+    if any(f.rule == PLATFORM_RULE for f in found):
+        rules[PLATFORM_RULE] = {"id": PLATFORM_RULE,
+                                "shortDescription": {"text": "No candidate of this platform can ship"}}
+    releases = {rep.model: {p.platform: {"ships": p.release, "reason": p.reason,
+                                         "candidates": {n: ("ships" if (t := rep.decision.target(n)) and t.ships
+                                                            else t.why_not if t else "") for n in p.candidates}}
+                            for p in rep.decision.platforms}
+                for rep in reported if rep.decision is not None}
     for rep in reported:
         for t in rep.decision.targets if rep.decision else []:
             for r in t.rules:
@@ -59,6 +71,7 @@ def render_sarif(reported: list[Reported]) -> dict[str, Any]:
                 "name": "edge-gate", "version": gate.__version__,
                 "rules": list(rules.values()),
             }},
-            "results": [_result(f) for f in findings(reported)],
+            "results": [_result(f) for f in found],
+            "properties": {"releases": releases},
         }],
     }

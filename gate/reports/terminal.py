@@ -6,15 +6,16 @@ Every text that a manifest, policy or measurement can carry goes through
 
 from __future__ import annotations
 
+from gate.documents import Decision
 from gate.reports.escaping import terminal as esc
 from gate.reports.markdown import fmt, interval
-from gate.verdict.decision import Decision
 
 STYLES = {"pass": "green", "fail": "red", "error": "bold red", "inconclusive": "yellow", "waived": "yellow"}
 
 
 def print_decision(decision: Decision) -> None:
-    """Print one table per target and the final verdict on stdout."""
+    """Print one table per target, the release per platform (which candidate ships, why the
+    others do not, the nearest miss where nothing ships) and the final verdict on stdout."""
     from rich.console import Console
     from rich.table import Table
 
@@ -38,9 +39,18 @@ def print_decision(decision: Decision) -> None:
                 console.print(f"  {esc(r.rule)}: {esc(r.reason)}")
     for note in decision.notes:
         console.print(f"note: {esc(note)}")
-    if decision.frontier:
-        console.print(f"Pareto frontier: {esc(', '.join(decision.frontier))}; recommendation: "
-                      f"{esc(decision.recommendation or 'none')} ({esc(decision.recommendation_reason)})")
+    for p in decision.platforms:
+        pstyle = STYLES[p.verdict.value]
+        console.print(f"platform {esc(p.platform)}: [{pstyle}]{p.verdict.value.upper()}[/], "
+                      f"ships {esc(p.release or 'nothing')} ({esc(p.reason)})")
+        for name in p.candidates:
+            found = decision.target(name)
+            if found is not None:
+                console.print(f"  {esc(name)}: {'ships' if found.ships else esc(found.why_not)}")
+        if p.nearest_miss is not None:
+            margins = ", ".join(f"{esc(m.rule)} {m.margin:+.4g}" for m in p.nearest_miss.rules
+                                if m.margin is not None and m.verdict.value in ("fail", "inconclusive"))
+            console.print(f"  nearest miss {esc(p.nearest_miss.target)}: {margins}")
     style = STYLES[decision.verdict.value]
     console.print(f"[bold]verdict for {esc(decision.model)}: [{style}]{decision.verdict.value.upper()}[/][/] "
                   f"(exit code {decision.exit_code})")

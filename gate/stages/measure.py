@@ -45,8 +45,9 @@ def undecided(policy: Any, batch_size: int, looks: int) -> Any:
 def run_measure(manifest: Path, target_name: str) -> int:
     """Run the measure stage of one target of ``manifest`` in the current directory; returns the exit code."""
     from gate import layout, progress
-    from gate.backends.base import Artifact, write_json_atomic
+    from gate.backends.base import Artifact
     from gate.config.loading import load_pair
+    from gate.documents import Measurements
     from gate.plan.dvcfile import check_fresh
     from gate.stages.failures import clear_failure, record_failure
     from gate.verdict.intervals import look_schedule
@@ -73,7 +74,7 @@ def run_measure(manifest: Path, target_name: str) -> int:
                        message=str(exc))
         raise
     out = root / layout.measurements_file(m.name, target.name)
-    write_json_atomic(out, doc)
+    Measurements.from_dict(doc, str(out)).write(out)  # the typed document (gate.documents) refuses a bad one
     b, c = doc["baseline"]["metrics"], doc["candidate"]["metrics"]
     progress.log(
         f"{m.name}/{target.name}: p50 {b['latency_p50_ms']:.2f} -> {c['latency_p50_ms']:.2f} ms, "

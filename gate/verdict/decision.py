@@ -3,10 +3,12 @@
 One result model (:class:`Decision`), many formatters (``gate.reports``): formatters read
 verdicts from here and never recompute them. Rules:
 
-* a target whose measurements are missing, unreadable, or stale (computed for another config
-  hash than the manifest now gives) is ERROR;
+* a target whose measurements are missing, do not fit the measurements schema
+  (:class:`gate.documents.Measurements`), or are stale (computed for another config hash than
+  the manifest now gives) is ERROR;
 * a target whose measurements are not physical (a metric not a finite number, a negative
-  latency, memory, size or rate: :func:`physical_problem`) is ERROR;
+  latency, memory, size or rate: :func:`gate.documents.physical_problem`, part of the schema)
+  is ERROR;
 * a target whose baseline and candidate ran on different hardware fingerprints is ERROR:
   they are never compared (shared case C03);
 * a rule's verdict comes from the confidence interval of its value (:mod:`gate.verdict.intervals`):
@@ -14,8 +16,13 @@ verdicts from here and never recompute them. Rules:
 * a rule whose figures are missing, zero where divided, or not finite is ERROR;
 * a FAIL or INCONCLUSIVE covered by an unexpired waiver becomes WAIVED (the waiver is
   shown); an expired waiver changes nothing and is reported;
-* a target's verdict is the worst of its rules, the decision's the worst of its targets
-  (:func:`gate.verdict.rules.worst`): every target must pass for the manifest to pass;
+* a target's verdict is the worst of its rules (:func:`gate.documents.worst`);
+* targets that share a platform are alternatives for that device: a platform passes when one
+  of its candidates passes, and ships the recommended passing one; a target marked
+  ``required`` must pass itself; an ERROR in any target makes its platform ERROR
+  (:mod:`gate.verdict.release`);
+* the decision's verdict is the worst over platforms, so an ERROR anywhere makes the whole
+  manifest ERROR (exit 3) and one blocked platform blocks the manifest (exit 1);
 * an INCONCLUSIVE decision exits 1 under the policy's ``inconclusive: block`` (the default)
   and 0 under ``warn`` or ``neutral``; its verdict stays INCONCLUSIVE in every report.
 """
@@ -23,25 +30,32 @@ verdicts from here and never recompute them. Rules:
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from gate import layout
 from gate.config.manifest import LoadedManifest, Target
-from gate.config.policy import GENERIC_METRICS, LoadedPolicy, Rule
+from gate.config.policy import LoadedPolicy, Rule
 from gate.config.schema import sha256_file
-from gate.errors import ExitCode
+from gate.documents import (
+    DECISION_SCHEMA,
+    Decision,
+    Measurements,
+    RuleResult,
+    TargetResult,
+    Verdict,
+    physical_problem,
+    worst,
+)
+from gate.errors import DocumentError, ExitCode
 from gate.stages.failures import read_failure
 from gate.tasks import get_task
 from gate.verdict.intervals import judge_interval, rule_interval
-from gate.verdict.pareto import Point, Selection, axis_values, select
-from gate.verdict.rules import Verdict, worst
+from gate.verdict.pareto import axis_values
+from gate.verdict.release import platform_results
 
-SCHEMA = "edge-gate/decision/v1"
+SCHEMA = DECISION_SCHEMA
+__all__ = ["Decision", "RuleResult", "TargetResult", "decide", "decide_target", "exit_code_for", "physical_problem"]
 EXIT_CODES = {
     Verdict.PASS: ExitCode.PASS,
     Verdict.WAIVED: ExitCode.PASS,
@@ -60,87 +74,12 @@ def exit_code_for(verdict: Verdict, inconclusive: str) -> int:
     return int(EXIT_CODES[verdict])
 
 
-class RuleResult(BaseModel):
-    """One rule on one target, with the numbers behind its verdict."""
-
-    rule: str
-    description: str
-    metric: str
-    compare: str
-    bound: str
-    min: float | None
-    max: float | None
-    baseline: float | None = None
-    candidate: float | None = None
-    value: float | None = None
-    low: float | None = None
-    high: float | None = None
-    confidence: float | None = None
-    method: str | None = None
-    verdict: Verdict
-    reason: str
-    waiver: dict[str, Any] | None = None
-
-
-class TargetResult(BaseModel):
-    """All rules on one target."""
-
-    target: str
-    target_id: str
-    backend: str
-    platform: str
-    verdict: Verdict
-    error: str | None = None
-    rules: list[RuleResult] = []
-    measurements: str | None = None
-    measurements_sha256: str | None = None
-    config_hash: str
-    fingerprint: dict[str, Any] | None = None
-    backend_choice: str | None = None
-    point: dict[str, float] | None = None
-    on_frontier: bool = False
-    score: float | None = None
-    recommended: bool = False
-
-
-class Decision(BaseModel):
-    """The outcome for one manifest (written as ``decision.json``)."""
-
-    schema_: str = SCHEMA
-    model: str
-    task: str
-    manifest: str
-    manifest_sha256: str
-    #: sha256 of the source model (:func:`gate.config.schema.sha256_tree`) and of the eval set
-    source_sha256: str = ""
-    eval_sha256: str = ""
-    policy: str
-    policy_path: str
-    policy_sha256: str
-    primary_metric: str
-    verdict: Verdict
-    exit_code: int
-    inconclusive_mode: str = "block"
-    decided_at: str
-    targets: list[TargetResult]
-    notes: list[str] = []
-    frontier: list[str] = []
-    recommendation: str | None = None
-    recommendation_reason: str = ""
-    selection_weights: dict[str, float] = {}
-
-    def dump(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
-        data["schema"] = data.pop("schema_")
-        return data
-
-
-def _rule_result(rule: Rule, doc: dict[str, Any], primary: str, policy: LoadedPolicy,
+def _rule_result(rule: Rule, doc: Measurements, primary: str, policy: LoadedPolicy,
                  item_statistics: dict[str, tuple[str, str]]) -> RuleResult:
     metric = primary if rule.metric == "accuracy" else rule.metric
     common: dict[str, Any] = {"rule": rule.id, "description": rule.description, "metric": metric,
               "compare": rule.compare, "bound": rule.bound_text(), "min": rule.min, "max": rule.max}
-    b, c = doc["baseline"]["metrics"].get(metric), doc["candidate"]["metrics"].get(metric)
+    b, c = doc.baseline.metrics.get(metric), doc.candidate.metrics.get(metric)
     if b is None or c is None:
         side = "baseline" if b is None else "candidate"
         return RuleResult(**common, verdict=Verdict.ERROR, reason=f"{metric} was not measured for the {side}")
@@ -184,10 +123,10 @@ def _apply_waivers(results: list[RuleResult], target: Target, loaded: LoadedMani
 def _target_error(target: Target, config_hash: str, message: str, path: str | None = None) -> TargetResult:
     return TargetResult(target=target.name, target_id=target.target_id(), backend=target.backend,
                         platform=target.platform, verdict=Verdict.ERROR, error=message,
-                        measurements=path, config_hash=config_hash)
+                        measurements=path, config_hash=config_hash, required=target.required)
 
 
-def _changed_artifacts(doc: dict[str, Any], root: Path, model: str, target: str) -> list[str]:
+def _changed_artifacts(doc: Measurements, root: Path, model: str, target: str) -> list[str]:
     """Artifact files whose sha256 on disk differs from the one the measurements recorded.
 
     Folders that are absent (a decide job that only gathered the measurements) are skipped.
@@ -196,33 +135,11 @@ def _changed_artifacts(doc: dict[str, Any], root: Path, model: str, target: str)
     for role, folder in (("baseline", layout.baseline_dir(model)), ("candidate", layout.candidate_dir(model, target))):
         if not (root / folder).is_dir():
             continue
-        for rec in doc[role]["artifact"]["files"]:
-            path = root / folder / rec["path"]
-            if not path.is_file() or sha256_file(path) != rec["sha256"]:
-                changed.append(str(folder / rec["path"]))
+        for rec in doc.side(role).artifact.files:
+            path = root / folder / rec.path
+            if not path.is_file() or sha256_file(path) != rec.sha256:
+                changed.append(str(folder / rec.path))
     return changed
-
-
-def physical_problem(doc: dict[str, Any]) -> str | None:
-    """Why a measurements document cannot describe a real measurement, or None.
-
-    Every metric must be a finite number (a boolean is not one); the generic ones (latency
-    in ms, memory and sizes in bytes, throughput in items/s; :data:`GENERIC_METRICS`) and every
-    latency sample must also be non-negative. Task metrics (a cosine may be negative) are only
-    required to be finite.
-    """
-    for role in ("baseline", "candidate"):
-        for name, value in doc[role]["metrics"].items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                return f"{role} {name} is {value!r}, not a finite number"
-            if name in GENERIC_METRICS and value < 0:
-                return f"{role} {name} is {value!r}: a latency, memory, size or rate is never negative"
-        rounds = (doc.get("samples") or {}).get("latency_rounds_ms", {}).get(role, [])
-        for sample in (x for r in rounds for x in r):
-            number = isinstance(sample, int | float) and not isinstance(sample, bool)
-            if not number or not math.isfinite(sample) or sample < 0:
-                return f"{role} latency sample {sample!r} ms is not a finite non-negative number"
-    return None
 
 
 #: A classifier's predictions have collapsed when its most frequent class takes at least this
@@ -230,11 +147,11 @@ def physical_problem(doc: dict[str, Any]) -> str | None:
 COLLAPSE_SHARE = 0.5
 
 
-def collapse_note(target: str, doc: dict[str, Any]) -> str | None:
+def collapse_note(target: str, doc: Measurements) -> str | None:
     """A warning when the candidate's top-1 predictions collapse onto one class (see
     :data:`COLLAPSE_SHARE`), from the ``predictions`` histograms of the measurements; None
     otherwise, and for tasks that record none."""
-    cand, base = doc["candidate"].get("predictions"), doc["baseline"].get("predictions")
+    cand, base = doc.candidate.predictions, doc.baseline.predictions
     if not cand or not base:
         return None
     share, base_share = float(cand["top_share"]), float(base["top_share"])
@@ -245,10 +162,10 @@ def collapse_note(target: str, doc: dict[str, Any]) -> str | None:
     return None
 
 
-def _quantization_note(target: str, doc: dict[str, Any]) -> str | None:
+def _quantization_note(target: str, doc: Measurements) -> str | None:
     """The backend's note when the candidate file does not hold the quantization its recipe
     asked for (``details.quantization_mismatch``, read back from the file by the backend)."""
-    mismatch = doc["candidate"]["artifact"].get("details", {}).get("quantization_mismatch")
+    mismatch = doc.candidate.artifact.details.get("quantization_mismatch")
     return f"{target}: {mismatch}" if mismatch else None
 
 
@@ -264,12 +181,11 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
     if not path.is_file():
         return _target_error(target, config_hash, f"not measured: {rel} does not exist (did its stages run?)")
     try:
-        doc = json.loads(path.read_text())
-        recorded_hash = doc["config_hash"]
-        fp = doc["fingerprint"]
-        fingerprints = {role: doc[role]["fingerprint"]["id"] for role in ("baseline", "candidate")}
-    except (ValueError, KeyError, TypeError) as exc:
-        return _target_error(target, config_hash, f"unreadable measurements {rel}: {exc!r}", str(rel))
+        doc = Measurements.read(path)
+    except DocumentError as exc:
+        return _target_error(target, config_hash, str(exc).replace(str(path), str(rel)), str(rel))
+    recorded_hash = doc.config_hash
+    fingerprints = {role: doc.side(role).fingerprint.id for role in ("baseline", "candidate")}
     if recorded_hash != config_hash:
         return _target_error(
             target, config_hash,
@@ -281,12 +197,6 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
             f"baseline (hardware {fingerprints['baseline']}) and candidate (hardware "
             f"{fingerprints['candidate']}) were measured on different machines; they are never compared",
             str(rel))
-    try:
-        problem = physical_problem(doc)
-    except (KeyError, TypeError, AttributeError) as exc:
-        problem = f"malformed: {exc!r}"
-    if problem is not None:
-        return _target_error(target, config_hash, f"unphysical measurements {rel}: {problem}", str(rel))
     changed = _changed_artifacts(doc, root, loaded.manifest.name, target.name)
     if changed:
         return _target_error(
@@ -308,25 +218,14 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
         target=target.name, target_id=target.target_id(), backend=target.backend,
         platform=target.platform, verdict=worst([r.verdict for r in results]), rules=results,
         measurements=str(rel), measurements_sha256=sha256_file(path), config_hash=config_hash,
-        fingerprint=fp, point=axis_values(results, doc, loaded.manifest.eval.primary),
+        fingerprint=doc.fingerprint.model_dump(mode="json"), required=target.required,
+        point=axis_values(results, doc, loaded.manifest.eval.primary),
     )
 
 
 def _display_path(loaded: LoadedManifest) -> str:
     path = loaded.path.resolve()
     return str(path.relative_to(loaded.repo_root)) if path.is_relative_to(loaded.repo_root) else str(loaded.path)
-
-
-def _mark_frontier(targets: list[TargetResult], weights: dict[str, float]) -> Selection:
-    """Set each target's frontier membership, score and recommendation (:mod:`gate.verdict.pareto`)."""
-    points = [Point(t.target, **t.point, passed=t.verdict in (Verdict.PASS, Verdict.WAIVED))
-              for t in targets if t.point is not None and t.error is None]
-    sel = select(points, weights)
-    for t in targets:
-        t.on_frontier = t.target in sel.frontier
-        t.score = sel.scores.get(t.target)
-        t.recommended = t.target == sel.recommendation
-    return sel
 
 
 def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.date | None = None) -> Decision:
@@ -340,8 +239,9 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
     for t in targets:
         t.backend_choice = loaded.backend_choices.get(t.target)
     weights = loaded.manifest.selection.weights.model_dump()
-    sel = _mark_frontier(targets, weights)
-    verdict = worst([t.verdict for t in targets])
+    platforms = platform_results(targets, weights)
+    verdict = worst([p.verdict for p in platforms])
+    single = platforms[0] if len(platforms) == 1 else None
     mode = policy.policy.statistics.inconclusive
     exit_code = exit_code_for(verdict, mode)
     if verdict == Verdict.INCONCLUSIVE and mode != "block":
@@ -354,6 +254,8 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
         policy_sha256=policy.sha256, primary_metric=loaded.manifest.eval.primary, verdict=verdict,
         exit_code=int(exit_code), inconclusive_mode=mode,
         decided_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), targets=targets, notes=notes,
-        frontier=sel.frontier, recommendation=sel.recommendation, recommendation_reason=sel.reason,
+        platforms=platforms, frontier=sorted(n for p in platforms for n in p.frontier),
+        recommendation=single.release if single else None,
+        recommendation_reason=single.reason if single else "one release per platform (see platforms)",
         selection_weights=weights,
     )

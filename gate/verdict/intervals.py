@@ -26,13 +26,14 @@ FAILs when the whole interval is below it, and is INCONCLUSIVE when the interval
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gate.config.policy import Compare, Rule
+from gate.documents import Measurements, Samples
 from gate.verdict.rules import Verdict, compare_value
 
 Statistic = Callable[[np.ndarray], float]
@@ -262,10 +263,14 @@ def _item_statistic(kind: str) -> Statistic:
 
 
 def rule_interval(
-    rule: Rule, metric: str, measurements: dict, item_statistics: dict[str, tuple[str, str]],  # type: ignore[type-arg]
-    *, confidence: float, resamples: int, seed: int,
+    rule: Rule, metric: str, measurements: Measurements | Mapping[str, Any],
+    item_statistics: dict[str, tuple[str, str]], *, confidence: float, resamples: int, seed: int,
 ) -> Interval:
-    """The interval of ``rule`` on ``metric`` from a ``measurements.json`` document.
+    """The interval of ``rule`` on ``metric`` from a measurements document.
+
+    ``measurements`` is a :class:`gate.documents.Measurements`, or (while the measure stage is
+    still taking rounds) a mapping with only ``samples`` and ``settings``, whose samples are
+    validated by the same :class:`gate.documents.Samples` model.
 
     Latency metrics resample rounds and samples (:func:`rounds_interval`) at the per-look
     confidence of the looks the measurement planned (``settings.looks_planned``), memory
@@ -276,38 +281,53 @@ def rule_interval(
         KeyError: the document lacks the samples this metric needs.
         ValueError: the samples are malformed (see the resampling functions).
     """
-    samples = measurements.get("samples", {})
+    if isinstance(measurements, Measurements):
+        samples, settings = measurements.samples, measurements.settings
+        points: tuple[Mapping[str, float], Mapping[str, float]] = (
+            measurements.baseline.metrics, measurements.candidate.metrics)
+    else:
+        samples = Samples.model_validate(measurements.get("samples") or {})
+        settings = measurements.get("settings") or {}
+        points = ({}, {})
     kw: dict[str, Any] = {"confidence": confidence, "resamples": resamples, "seed": seed}
-    batch = int(measurements["settings"].get("batch_size", 1))
+    batch = int(settings.get("batch_size", 1))
     lat = _latency_statistic(metric, batch)
     if lat is not None:
-        rounds = samples["latency_rounds_ms"]
-        looks = len(measurements["settings"].get("looks_planned", [1]))
+        rounds = _need(samples.latency_rounds_ms, "latency_rounds_ms")
+        looks = len(settings.get("looks_planned", [1]))
         kw["confidence"] = per_look_confidence(confidence, looks)
         return rounds_interval_stat(rule.compare, rounds["baseline"], rounds["candidate"], lat, **kw)
     if metric == "latency_drift_ratio":
-        rounds = samples["latency_rounds_ms"]
+        rounds = _need(samples.latency_rounds_ms, "latency_rounds_ms")
         return drift_interval(rule.compare, rounds["baseline"], rounds["candidate"], **kw)
     if metric == "load_latency_p99_ms":
-        lat_b, lat_c = samples["load_latency_ms"]["baseline"], samples["load_latency_ms"]["candidate"]
-        return independent_interval(rule.compare, lat_b, lat_c, lambda a: float(np.percentile(a, 99)),
+        load = _need(samples.load_latency_ms, "load_latency_ms")
+        return independent_interval(rule.compare, load["baseline"], load["candidate"],
+                                    lambda a: float(np.percentile(a, 99)),
                                     method="bootstrap of each side's requests under load", **kw)
-    if metric in samples.get("runs", {}):
-        runs = samples["runs"][metric]
+    if metric in samples.runs:
+        runs = samples.runs[metric]
         return paired_interval(rule.compare, runs["baseline"], runs["candidate"], lambda a: float(np.median(a)),
                                method="paired bootstrap over timed runs (median)", **kw)
     if metric in ("model_memory_bytes", "peak_rss_bytes"):
-        mem = samples["memory"]
+        mem = _need(samples.memory, "memory")
         base = [m[metric] for m in mem["baseline"]]
         cand = [m[metric] for m in mem["candidate"]]
         return paired_interval(rule.compare, base, cand, lambda a: float(np.median(a)),
                                method=f"paired bootstrap over {len(base)} fresh processes", **kw)
     if metric in item_statistics:
         key, kind = item_statistics[metric]
-        items = samples["items"]
+        items = _need(samples.items, "items")
         return paired_interval(rule.compare, items["baseline"][key], items["candidate"][key],
                                _item_statistic(kind), method="paired bootstrap over eval items", **kw)
-    base_v = float(measurements["baseline"]["metrics"][metric])
-    cand_v = float(measurements["candidate"]["metrics"][metric])
+    base_v = float(points[0][metric])
+    cand_v = float(points[1][metric])
     value = compare_value(rule.compare, cand_v, base_v)
     return Interval(value, value, value, confidence, "no resampling (a deterministic figure)", 0)
+
+
+def _need(found: dict[str, Any], name: str) -> dict[str, Any]:
+    """``found`` when the document had these samples; KeyError naming them otherwise."""
+    if not found:
+        raise KeyError(name)
+    return found

@@ -3,19 +3,25 @@
 Every measured candidate of a manifest, whatever its backend, is a point on three axes, each
 "higher is better":
 
-* ``speedup``: baseline latency p50 / candidate latency p50;
-* ``memory_cut``: 1 - candidate / baseline memory the model costs (``model_memory_bytes``);
-* ``fidelity``: candidate / baseline primary eval metric (the policy's ``accuracy``).
+* ``speedup``: the policy's speed rule: a latency metric compared by ``speedup`` (baseline /
+  candidate, e.g. ``latency_p50_ms``) or a rate compared by ``ratio`` (candidate / baseline,
+  e.g. ``generation_tokens_per_s``);
+* ``memory_cut``: the policy's memory rule, ``reduction`` of ``model_memory_bytes`` or
+  ``peak_rss_bytes`` (1 - candidate / baseline);
+* ``fidelity``: the policy's rule on the primary eval metric compared by ``ratio``.
 
-The values are the decision's own rule values where the policy has a matching rule (so the
-frontier and the verdict use the same numbers), else the same formula on the point estimates
-in ``measurements.json``. Backends never appear here: a new backend's candidates join the
+The values are the decision's own rule values (:func:`axis_rules`: the first rule of the
+policy that fits each axis), so the frontier, the report's Pareto table and the rule table
+show the same numbers; only an axis that no rule of the policy covers falls back to the
+formula on the point estimates of ``measurements.json`` (latency p50 speed-up, model memory
+cut, primary metric ratio). Backends never appear here: a new backend's candidates join the
 frontier by producing a decision and measurements like any other.
 
 A point dominates another when it is at least as good on every axis and better on one
 (Pareto dominance, e.g. Deb, *Multi-Objective Optimization using Evolutionary Algorithms*,
 2001, def. 2.5); identical points do not dominate each other, so ties stay on the frontier
-together. The frontier is over every measured candidate; the recommendation is, among the
+together. The frontier is over the measured candidates given (:mod:`gate.verdict.release` gives
+those of one platform: devices are not compared); the recommendation is, among the
 passing candidates that no other passing candidate dominates, the one with the highest
 weighted sum of min-max normalised axes, as in the seed's ParetoOptimization (weights from the manifest's
 ``selection.weights``, equal by default); ties on the score go to the first name in sort order.
@@ -28,9 +34,11 @@ from dataclasses import dataclass
 from typing import Any
 
 AXES = ("speedup", "memory_cut", "fidelity")
-#: axis -> (metric in measurements.json or "accuracy" for the primary, compare of its rule)
+#: axis -> (metric in measurements.json or "accuracy" for the primary, compare): the fallback
+#: formula when no rule of the policy fits the axis
 AXIS_RULES = {"speedup": ("latency_p50_ms", "speedup"), "memory_cut": ("model_memory_bytes", "reduction"),
               "fidelity": ("accuracy", "ratio")}
+MEMORY_METRICS = ("model_memory_bytes", "peak_rss_bytes")
 DEFAULT_WEIGHTS = {"speedup": 1.0, "memory_cut": 1.0, "fidelity": 1.0}
 
 
@@ -115,21 +123,43 @@ def select(points: Sequence[Point], weights: Mapping[str, float] | None = None) 
                      f"candidate(s) not dominated by another passing one (weights: {shown})")
 
 
-def axis_values(rules: Sequence[Any], doc: Mapping[str, Any], primary: str) -> dict[str, float] | None:
+def fits_axis(axis: str, metric: str, compare: str, primary: str) -> bool:
+    """True when a rule on ``metric`` by ``compare`` measures Pareto axis ``axis`` (higher is better)."""
+    if axis == "speedup":
+        latency = metric.startswith("latency_p") and metric.endswith("_ms") and compare == "speedup"
+        rate = metric.endswith("_per_s") and not metric.startswith("load_") and compare == "ratio"
+        return latency or rate
+    if axis == "memory_cut":
+        return metric in MEMORY_METRICS and compare == "reduction"
+    return metric == primary and compare == "ratio"
+
+
+def axis_rules(rules: Sequence[Any], primary: str) -> dict[str, Any]:
+    """``{axis: the first rule result that fits it}`` (:func:`fits_axis`), for the axes some
+    rule with a value covers. ``rules`` are :class:`gate.documents.RuleResult` objects."""
+    out: dict[str, Any] = {}
+    for axis in AXES:
+        found = next((r for r in rules if r.value is not None and fits_axis(axis, r.metric, r.compare, primary)), None)
+        if found is not None:
+            out[axis] = found
+    return out
+
+
+def axis_values(rules: Sequence[Any], doc: Any, primary: str) -> dict[str, float] | None:
     """The three axis values of one target, or None when a figure is missing or zero.
 
-    ``rules`` are the target's :class:`gate.verdict.decision.RuleResult` objects; ``doc`` its
-    measurements.json. A rule counts when its metric and compare match the axis and it has a
-    value; otherwise the formula runs on ``doc``'s point estimates.
+    ``rules`` are the target's :class:`gate.documents.RuleResult` objects; ``doc`` its
+    :class:`gate.documents.Measurements`. An axis takes its rule's value (:func:`axis_rules`);
+    otherwise the fallback formula runs on ``doc``'s point estimates.
     """
+    found = axis_rules(rules, primary)
     out: dict[str, float] = {}
-    for axis, (metric, compare) in AXIS_RULES.items():
-        name = primary if metric == "accuracy" else metric
-        rule = next((r for r in rules if r.metric == name and r.compare == compare and r.value is not None), None)
-        if rule is not None:
-            out[axis] = float(rule.value)
+    for axis, (metric, _) in AXIS_RULES.items():
+        if axis in found:
+            out[axis] = float(found[axis].value)
             continue
-        b, c = doc["baseline"]["metrics"].get(name), doc["candidate"]["metrics"].get(name)
+        name = primary if metric == "accuracy" else metric
+        b, c = doc.baseline.metrics.get(name), doc.candidate.metrics.get(name)
         if not b or c is None or (axis == "speedup" and not c):
             return None
         out[axis] = {"speedup": b / c, "memory_cut": 1 - c / b, "fidelity": c / b}[axis]

@@ -7,19 +7,11 @@ numbers. The formulas are listed in :mod:`gate.config.policy`.
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 
 from gate.config.policy import Compare, Rule
+from gate.documents import Verdict, passes, worst
 
-
-class Verdict(StrEnum):
-    """The outcome of one rule, one target or one decision."""
-
-    PASS = "pass"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
-    ERROR = "error"
-    WAIVED = "waived"
+__all__ = ["Verdict", "compare_value", "judge", "passes", "worst"]
 
 
 def compare_value(compare: Compare, candidate: float, baseline: float) -> float:
@@ -50,18 +42,4 @@ def judge(rule: Rule, value: float) -> Verdict:
         return Verdict.FAIL
     if rule.max is not None and value > rule.max:
         return Verdict.FAIL
-    return Verdict.PASS
-
-
-def worst(verdicts: list[Verdict]) -> Verdict:
-    """Combine verdicts: any ERROR, else any FAIL, else any INCONCLUSIVE, else PASS.
-
-    WAIVED counts as PASS here (the waiver itself stays visible in the rule's result); an
-    empty list is an ERROR, because nothing was checked.
-    """
-    if not verdicts:
-        return Verdict.ERROR
-    for level in (Verdict.ERROR, Verdict.FAIL, Verdict.INCONCLUSIVE):
-        if level in verdicts:
-            return level
     return Verdict.PASS

@@ -75,7 +75,7 @@ def test_promote_promote_rollback_on_real_minilm(minilm_repo, tmp_path, capsys) 
         import onnx
 
         mlflow.set_tracking_uri(repo.uri)
-        champion = mlflow.onnx.load_model("models:/edge-gate.minilm@champion")
+        champion = mlflow.onnx.load_model("models:/edge-gate.minilm@champion-x86-cpu")
         built = onnx.load(str(root / "build/gate/minilm/targets" / TARGET / "candidate/model.onnx"))
         assert [n.op_type for n in champion.graph.node] == [n.op_type for n in built.graph.node]
         assert "MatMulInteger" in {n.op_type for n in champion.graph.node}  # the INT8 candidate

@@ -146,10 +146,12 @@ def test_conclusion_by_policy_mode_and_fail_on(tmp_path: Path, case: tuple[Verdi
 
 
 def test_report_exits_with_the_decisions_code_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`gate report` without --fail-on: an INCONCLUSIVE decision under `inconclusive: warn`
-    passes the check (exit 0); under the default `block` it blocks (exit 1)."""
+    """`gate report` without --fail-on exits with the decision's own code: an INCONCLUSIVE
+    decision under `inconclusive: warn` or `neutral` passes the check (exit 0); under the
+    default `block` it blocks (exit 1), as `gate decide` did (exit_code_for)."""
     monkeypatch.chdir(tmp_path)
-    for mode, code in (("warn", 0), ("block", 1)):
+    for mode, code in (("warn", 0), ("neutral", 0), ("block", 1)):
+        assert exit_code_for(Verdict.INCONCLUSIVE, mode) == code
         write_run(tmp_path, [target("fast", Verdict.INCONCLUSIVE, [rule("r", Verdict.INCONCLUSIVE)])],
                   Verdict.INCONCLUSIVE, inconclusive=mode)
         assert main(["report", "models/demo/gate.yaml"]) == code
@@ -178,3 +180,38 @@ def test_summary_and_comment_are_capped_with_a_pointer(mixed) -> None:  # type: 
     comment = cap_comment(big, "the artifact")
     assert len(comment) <= 65536 - 512 and "Report truncated" in comment  # room for the marker line
     assert cap(text, 1024 * 1024, "x") == text
+
+
+def test_reports_name_each_platform_release_and_the_blocked_one(tmp_path: Path) -> None:
+    """Alternatives per platform (gate.verdict.release): JUnit, SARIF and annotations say which
+    candidate ships on each platform and name the platform where nothing ships."""
+    from gate.verdict.release import platform_results
+
+    fast = target("fast", Verdict.PASS, [rule("speed-up", Verdict.PASS, 2.5)])
+    slow = target("slow", Verdict.FAIL, [rule("speed-up", Verdict.FAIL, 1.4)])
+    arm = TargetResult(target="broken", target_id="arm/onnxruntime/broken", backend="onnxruntime", platform="arm",
+                       verdict=Verdict.FAIL, rules=[rule("speed-up", Verdict.FAIL, 1.1)], config_hash="0" * 16)
+    for t, p in ((fast, {"speedup": 2.5}), (slow, {"speedup": 1.4}), (arm, {"speedup": 1.1})):
+        t.point = {**p, "memory_cut": 0.6, "fidelity": 0.97}
+    platforms = platform_results([fast, slow, arm], {"speedup": 1, "memory_cut": 1, "fidelity": 1})
+    assert [(p.platform, p.verdict, p.release) for p in platforms] == [("p", Verdict.PASS, "fast"),
+                                                                        ("arm", Verdict.FAIL, None)]
+    manifest = write_run(tmp_path, [fast, slow, arm], Verdict.FAIL)
+    decision = json.loads((tmp_path / layout.decision_file("demo")).read_text())
+    decision["platforms"] = [p.model_dump(mode="json") for p in platforms]
+    decision["targets"] = [t.model_dump(mode="json") for t in (fast, slow, arm)]
+    (tmp_path / layout.decision_file("demo")).write_text(json.dumps(decision))
+    reported = collect([manifest], tmp_path)
+    assert conclusion(reported, "fail") == ("fail", 1)
+    suites = {s.get("name"): s for s in ET.fromstring(render_junit(reported)).findall("testsuite")}
+    assert suites["demo/platform/p"].find("testcase/failure") is None
+    assert "fast: ships" in suites["demo/platform/p"].find("testcase/system-out").text
+    assert "slow: fail: speed-up FAIL" in suites["demo/platform/p"].find("testcase/system-out").text
+    failure = suites["demo/platform/arm"].find("testcase/failure")
+    assert failure.get("message").startswith("platform arm: nothing ships: none of 1 candidate(s) passes")
+    run = render_sarif(reported)["runs"][0]
+    assert run["properties"]["releases"]["demo"]["p"]["ships"] == "fast"
+    assert run["properties"]["releases"]["demo"]["arm"]["ships"] is None
+    blocked = [r for r in run["results"] if r["ruleId"] == "edge-gate/platform-blocked"]
+    assert len(blocked) == 1 and blocked[0]["message"]["text"].startswith("demo · platform arm · FAIL: platform arm")
+    assert any("platform arm is blocked" in line for line in render_annotations(reported))

@@ -87,8 +87,8 @@ def test_no_points_no_recommendation() -> None:
 
 def test_report_marks_frontier_recommendation_hints_and_auto_choice() -> None:
     from gate.reports.markdown import render_markdown
-    from gate.verdict.decision import Decision, RuleResult, TargetResult, _mark_frontier
-    from gate.verdict.rules import Verdict
+    from gate.documents import Decision, RuleResult, TargetResult, Verdict
+    from gate.verdict.release import platform_results
     from gate.verdict.troubleshoot import Hint
 
     def target(name: str, verdict: Verdict, point: dict[str, float]) -> TargetResult:
@@ -101,17 +101,19 @@ def test_report_marks_frontier_recommendation_hints_and_auto_choice() -> None:
     targets = [target("a", Verdict.PASS, {"speedup": 2.5, "memory_cut": 0.6, "fidelity": 0.97}),
                target("b", Verdict.FAIL, {"speedup": 1.2, "memory_cut": 0.5, "fidelity": 0.96}),
                target("c", Verdict.FAIL, {"speedup": 3.0, "memory_cut": 0.7, "fidelity": 0.80})]
-    sel = _mark_frontier(targets, {"speedup": 1, "memory_cut": 1, "fidelity": 1})
-    assert sel.frontier == ["a", "c"] and sel.recommendation == "a"
-    assert [t.on_frontier for t in targets] == [True, False, True] and targets[0].recommended
+    (platform,) = platform_results(targets, {"speedup": 1, "memory_cut": 1, "fidelity": 1})
+    assert platform.frontier == ["a", "c"] and platform.release == "a"
+    assert [t.on_frontier for t in targets] == [True, False, True] and targets[0].recommended and targets[0].ships
     d = Decision(model="m", task="sentence-embedding", manifest="g.yaml", manifest_sha256="0", policy="p",
-                 policy_path="p", policy_sha256="0", primary_metric="nn10_overlap", verdict=Verdict.FAIL,
-                 exit_code=1, decided_at="2026-11-29T00:00:00+00:00", targets=targets, frontier=sel.frontier,
-                 recommendation=sel.recommendation, recommendation_reason=sel.reason)
+                 policy_path="p", policy_sha256="0", primary_metric="nn10_overlap", verdict=Verdict.PASS,
+                 exit_code=0, decided_at="2026-11-29T00:00:00+00:00", targets=targets, platforms=[platform],
+                 frontier=platform.frontier, recommendation=platform.release, recommendation_reason=platform.reason)
     hint = Hint("speed-up", "no VNNI.", "use a VNNI runner.", "isa avx2")
     md = render_markdown(d, hints={"b": {"speed-up": [hint]}}, plots=[{"title": "P", "png": "pareto.png", "svg": "pareto.svg"}])
-    assert "| x86-cpu/olive/a ⭐ | olive | ✅ PASS | 2.50x | 60.0% | 0.9700 | ◆ yes |" in md
-    assert "| x86-cpu/olive/b | olive | ❌ FAIL | 1.20x | 50.0% | 0.9600 | no |" in md
-    assert "**Recommendation:** a ⭐" in md and "![P](pareto.png) ([SVG](pareto.svg))" in md
+    assert "| x86-cpu/olive/a ⭐ | x86-cpu | olive | ✅ PASS | 2.50x | 60.0% | 0.9700 | ◆ yes |" in md
+    assert "| x86-cpu/olive/b | x86-cpu | olive | ❌ FAIL | 1.20x | 50.0% | 0.9600 | no |" in md
+    assert "| x86-cpu | ✅ PASS | a | a ships: highest weighted score" in md
+    assert "| x86-cpu/olive/c | ❌ FAIL | no | fail: speed-up FAIL (r) |".replace("(", "\\(").replace(")", "\\)") in md
+    assert "![P](pareto.png) ([SVG](pareto.svg))" in md
     assert "likely cause: no VNNI. Remedy: use a VNNI runner." in md
     assert "backend: auto chose olive" in md

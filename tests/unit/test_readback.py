@@ -20,7 +20,9 @@ from gate.backends.readback import (
     ort_mismatch,
 )
 from gate.measure.summary import prediction_histogram
+from gate.documents import Measurements
 from gate.verdict.decision import collapse_note
+from tests.factories import PASSING, measurements
 
 onnx = pytest.importorskip("onnx")
 
@@ -133,9 +135,11 @@ def test_gguf_tensors_outside_the_scheme_are_counted(tmp_path: Path) -> None:
     assert info.outside(frozenset({"Q8_0", "F16"})) == ({}, 0.0)
 
 
-def _doc(base: list[int], cand: list[int]) -> dict[str, object]:
-    return {"baseline": {"predictions": prediction_histogram(base)},
-            "candidate": {"predictions": prediction_histogram(cand), "artifact": {}}}
+def _doc(base: list[int], cand: list[int]) -> Measurements:
+    """Measurements through the typed document, with each side's top-1 class histogram."""
+    m = measurements("m", "ov-int8", "c" * 16, PASSING)
+    m.baseline.predictions, m.candidate.predictions = prediction_histogram(base), prediction_histogram(cand)
+    return m
 
 
 def test_prediction_collapse_is_flagged() -> None:

@@ -9,10 +9,12 @@ import sys
 import pytest
 
 from gate.errors import LineageError
-from gate.lineage.promotion import check_fresh_decision
+from gate.documents import Decision, PlatformResult, TargetResult, Verdict
+from gate.errors import PromotionRefused
+from gate.lineage.promotion import check_fresh_decision, choose
 from gate.lineage.runs import record_key
 from gate.lineage.store import is_transient
-from gate.lineage.versions import recommended_target, version_tags
+from gate.lineage.versions import alias_for, platforms_with, version_tags
 
 
 def target(name: str, verdict: str, speedup: float | None) -> dict:  # type: ignore[type-arg]
@@ -22,11 +24,37 @@ def target(name: str, verdict: str, speedup: float | None) -> dict:  # type: ign
             "backend": "onnxruntime", "platform": "x86-cpu", "config_hash": "c" * 16}
 
 
-def test_recommended_target_is_the_fastest_passing_one() -> None:
-    decision = {"targets": [target("a", "pass", 2.1), target("b", "fail", 9.0), target("c", "waived", 3.5),
-                            target("d", "pass", 3.5)]}
-    assert recommended_target(decision)["target"] == "c"  # ties keep manifest order; b fails
-    assert recommended_target({"targets": [target("b", "fail", 9.0), target("e", "error", None)]}) is None
+def decision(verdict: Verdict, platforms: list[PlatformResult], targets: list[TargetResult]) -> Decision:
+    return Decision(model="m", task="t", manifest="g.yaml", manifest_sha256="a", policy="p", policy_path="p",
+                    policy_sha256="b", primary_metric="x", verdict=verdict, exit_code=0, decided_at="now",
+                    targets=targets, platforms=platforms)
+
+
+def typed(name: str, platform: str, verdict: Verdict, ships: bool = False) -> TargetResult:
+    return TargetResult(target=name, target_id=f"{platform}/ort/{name}", backend="onnxruntime", platform=platform,
+                        verdict=verdict, config_hash="c" * 16, ships=ships)
+
+
+def test_promotion_takes_each_platforms_release_and_refuses_what_does_not_pass() -> None:
+    targets = [typed("a", "x86", Verdict.FAIL), typed("b", "x86", Verdict.PASS, ships=True),
+               typed("c", "x86", Verdict.PASS), typed("d", "arm", Verdict.PASS, ships=True)]
+    platforms = [PlatformResult(platform="x86", verdict=Verdict.PASS, candidates=["a", "b", "c"], release="b"),
+                 PlatformResult(platform="arm", verdict=Verdict.PASS, candidates=["d"], release="d")]
+    passing = decision(Verdict.PASS, platforms, targets)
+    assert [t.target for t in choose(passing, None, None)] == ["b", "d"]
+    assert [t.target for t in choose(passing, None, "arm")] == ["d"]
+    assert [t.target for t in choose(passing, "c", None)] == ["c"]  # a named passing alternative
+    with pytest.raises(PromotionRefused, match="target 'a' of m is FAIL"):
+        choose(passing, "a", None)
+    with pytest.raises(LineageError, match="is on platform 'x86', not 'arm'"):
+        choose(passing, "c", "arm")
+    blocked = decision(Verdict.FAIL, [platforms[0], PlatformResult(platform="arm", verdict=Verdict.FAIL,
+                                                                   candidates=["d"])], targets)
+    with pytest.raises(PromotionRefused, match=r"is FAIL \(blocked platforms: arm\)"):
+        choose(blocked, None, "x86")
+    assert alias_for("champion", "x86-cpu") == "champion-x86-cpu"
+    assert platforms_with({"champion-x86-cpu": "1", "previous-x86-cpu": "2", "champion-arm": "3"}, "champion") == [
+        "arm", "x86-cpu"]
 
 
 def test_stale_decision_names_the_file_that_changed() -> None:

@@ -2,8 +2,9 @@
 
 A repository here is a git checkout holding the MiniLM example manifest (renamed per test, so
 tests sharing one server never share a registered model), the policies, a real tiny ONNX
-candidate written with the ``onnx`` helper API, and a ``measurements.json`` that follows the
-schema ``gate measure`` writes. ``gate decide`` (the real one) turns it into decision.json,
+candidate written with the ``onnx`` helper API, and a ``measurements.json`` written through the
+typed document ``gate measure`` writes through (gate.documents.Measurements). ``gate decide``
+(the real one) turns it into decision.json,
 so verdicts and hashes are computed by the code under test, not written by hand. Only the
 figures in measurements.json are chosen by the test: the heavy pipeline is not rerun here
 (tests/e2e/test_registry_minilm.py does that on the real model).
@@ -27,11 +28,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import REPO, make_runner
+from tests.factories import BASELINE, PASSING, write_measurements
 
-PASSING = {"latency_p50_ms": 5.0, "model_memory_bytes": 30e6, "model_size_bytes": 23e6, "nn10_overlap": 0.97}
 FAILING = {**PASSING, "nn10_overlap": 0.80}  # accuracy kept 80% < 95%
-BASELINE = {"latency_p50_ms": 17.0, "model_memory_bytes": 90e6, "model_size_bytes": 90e6, "nn10_overlap": 1.0}
 TARGET = "ort-int8-dynamic"
+__all__ = ["BASELINE", "FAILING", "PASSING", "TARGET", "GateRepo", "make_repo"]
 
 
 def tiny_onnx(path: Path, scale: float) -> None:
@@ -49,31 +50,6 @@ def tiny_onnx(path: Path, scale: float) -> None:
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx.save(model, path)
-
-
-def _samples(metrics: dict[str, float]) -> dict[str, Any]:
-    """Per-round latency, per-process memory and per-item fidelity samples that reproduce
-    ``metrics`` exactly (constant samples: these tests are about the registry, so every
-    interval is the point; gate/verdict/intervals.py has its own tests)."""
-    return {
-        "rounds": [[metrics["latency_p50_ms"]] * 20 for _ in range(5)],
-        "memory": [{"rss_before_load_bytes": 50_000_000, "peak_rss_bytes": 50_000_000 + metrics["model_memory_bytes"],
-                    "model_memory_bytes": metrics["model_memory_bytes"]}] * 3,
-        "items": {"overlap": [metrics["nn10_overlap"]] * 600, "cosine": [0.99] * 600},
-    }
-
-
-def _side(metrics: dict[str, float], artifact: dict[str, Any]) -> dict[str, Any]:
-    flat = {"latency_p90_ms": metrics["latency_p50_ms"] * 1.1, "latency_p99_ms": metrics["latency_p50_ms"] * 1.3,
-            "throughput_items_per_s": 1000.0 / metrics["latency_p50_ms"], "peak_rss_bytes": metrics["model_memory_bytes"] + 5e7,
-            "cosine_mean": 0.99, "cosine_p5": 0.97, **metrics}
-    from gate.measure.summary import summarize_latency
-
-    latency = {**summarize_latency(_samples(metrics)["rounds"], 1), "p90_ms": flat["latency_p90_ms"],
-               "p99_ms": flat["latency_p99_ms"]}  # the report's latency table, as `gate measure` writes it
-    return {"artifact": artifact, "metrics": flat, "latency": latency,
-            "rss_before_load_bytes": 5e7, "rss_after_load_bytes": 5e7 + metrics["model_memory_bytes"],
-            "peak_rss_bytes": flat["peak_rss_bytes"], "model_memory_bytes": metrics["model_memory_bytes"], "load_s": 0.1}
 
 
 class GateRepo:
@@ -110,8 +86,9 @@ class GateRepo:
         return proc
 
     def write_candidate(self, metrics: dict[str, float], scale: float, fmt: str = "onnx",
-                        fingerprint_id: str | None = None) -> None:
-        """A real candidate and its measurements.json (the `gate measure` schema).
+                        fingerprint_id: str | None = None, target: str = TARGET) -> None:
+        """A real candidate and its measurements.json, written through the typed document
+        (:class:`gate.documents.Measurements`, built by tests/factories.py).
 
         ``fmt="onnx"``: a tiny ONNX model (:func:`tiny_onnx`); ``fmt="gguf"``: the smallest
         valid GGUF v3 file (magic, version, zero tensors, zero metadata keys), which the
@@ -123,7 +100,7 @@ class GateRepo:
         from gate.measure.fingerprint import fingerprint
 
         loaded = load_manifest(self.manifest)
-        cand = self.path / layout.candidate_dir(self.model, TARGET)
+        cand = self.path / layout.candidate_dir(self.model, target)
         cand.mkdir(parents=True, exist_ok=True)
         if fmt == "onnx":
             tiny_onnx(cand / "model.onnx", scale)
@@ -132,25 +109,20 @@ class GateRepo:
         art = Artifact.describe(cand, fmt=fmt, backend="onnxruntime", precision="int8", entry=f"model.{fmt}",
                                 details={"method": "dynamic", "per_channel": False, "weight_type": "qint8"})
         art.write(cand)
-        base_art = {**art.model_dump(mode="json"), "precision": "fp32", "details": {}}
-        doc = {"schema": "edge-gate/measurements/v1", "model": self.model, "target": TARGET,
-               "target_id": loaded.target(TARGET).target_id(), "config_hash": loaded.config_hash(TARGET),
-               "inputs_sha256": "0" * 64, "primary_metric": "nn10_overlap", "eval_items": 600,
-               "settings": {"threads": 2, "interleaved": True}, "fingerprint": fingerprint(threads=2),
-               "versions": {"edge-gate": "0.1.0", "onnxruntime": "1.32.0"},
-               "baseline": _side(BASELINE, base_art), "candidate": _side(metrics, art.model_dump(mode="json"))}
-        fp = doc["fingerprint"]
+        base_art = art.model_copy(update={"precision": "fp32", "details": {}})
+        fp = fingerprint(threads=2)
         if fingerprint_id is not None:  # as if measured on another host
             fp["id"] = fingerprint_id
-        sides = {"baseline": _samples(BASELINE), "candidate": _samples(metrics)}
-        for role in sides:
-            doc[role]["fingerprint"] = fp
-        doc["samples"] = {
-            "latency_rounds_ms": {role: smp["rounds"] for role, smp in sides.items()},
-            "memory": {role: smp["memory"] for role, smp in sides.items()},
-            "items": {role: smp["items"] for role, smp in sides.items()},
-        }
-        (cand.parent / "measurements.json").write_text(json.dumps(doc))
+        write_measurements(self.path, loaded, target, metrics, baseline=BASELINE, candidate_artifact=art,
+                           baseline_artifact=base_art, fingerprint=fp)
+
+    def set_targets(self, targets: list[dict[str, Any]]) -> None:
+        """Replace the manifest's targets (each ``{name, platform, backend, recipe, ...}``)."""
+        import yaml
+
+        doc = yaml.safe_load(self.manifest.read_text())
+        doc["targets"] = targets
+        self.manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
 
     def commit(self, message: str) -> str:
         with (self.path / "CHANGES.txt").open("a") as changes:

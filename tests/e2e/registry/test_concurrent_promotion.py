@@ -51,8 +51,8 @@ def test_concurrent_promotes_leave_one_consistent_chain(new_repo, store_uri, tmp
     for before, after in zip(events, events[1:], strict=False):
         assert after["replaced"] == before["champion"], events
     assert len({e["champion"] for e in events}) == PROMOTERS  # every version was champion once
-    assert h["aliases"]["champion"] == events[-1]["champion"]
-    assert h["aliases"]["previous"] == events[-1]["replaced"]
+    assert h["aliases"]["champion-x86-cpu"] == events[-1]["champion"]
+    assert h["aliases"]["previous-x86-cpu"] == events[-1]["replaced"]
     names = [m.name for m in first.client().search_registered_models()]
     assert not [n for n in names if n.endswith(".promotion-lock")]  # released
 

@@ -13,15 +13,17 @@ pytestmark = pytest.mark.e2e
 
 
 def champion_output(repo) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """What `models:/edge-gate.<model>@champion` computes on ones(1, 4), loaded by MLflow."""
+    """What `models:/edge-gate.<model>@champion-x86-cpu` computes on ones(1, 4), loaded by MLflow."""
     import mlflow.pyfunc
 
     mlflow.set_tracking_uri(repo.uri)
-    model = mlflow.pyfunc.load_model(f"models:/edge-gate.{repo.model}@champion")
+    model = mlflow.pyfunc.load_model(f"models:/edge-gate.{repo.model}@champion-x86-cpu")
     return np.asarray(model.predict({"x": np.ones((1, 4), np.float32)})["y"])
 
 
-def holders(repo, alias: str) -> list[str]:  # type: ignore[no-untyped-def]
+def holders(repo, role: str, platform: str = "x86-cpu") -> list[str]:  # type: ignore[no-untyped-def]
+    """The versions holding ``role``'s alias on ``platform`` (``champion-x86-cpu``)."""
+    alias = f"{role}-{platform}"
     client = repo.client()
     name = f"edge-gate.{repo.model}"
     versions = [client.get_model_version(name, str(v.version)) for v in client.search_model_versions(f"name = '{name}'")]
@@ -34,7 +36,7 @@ def test_promote_promote_rollback_without_duplicates(new_repo, store_uri) -> Non
     commit1 = repo.commit("first candidate")
     assert repo.decide()["verdict"] == "pass"
     first = json.loads(repo.gate("record").stdout)
-    assert first["targets"][TARGET]["model_version"] == "1" and first["candidate_alias"] == "1"
+    assert first["targets"][TARGET]["model_version"] == "1" and first["candidate_alias"] == {"x86-cpu": "1"}
     again = json.loads(repo.gate("record").stdout)
     assert again["run_id"] == first["run_id"]
     assert again["targets"][TARGET] == first["targets"][TARGET]
@@ -59,7 +61,8 @@ def test_promote_promote_rollback_without_duplicates(new_repo, store_uri) -> Non
     assert version.tags["backend"] == "onnxruntime" and json.loads(version.tags["recipe"])["method"] == "dynamic"
 
     promoted = json.loads(repo.gate("promote").stdout)
-    assert promoted == {"model": repo.model, "target": TARGET, "champion": "1", "changed": True, "previous": None}
+    assert promoted == {"model": repo.model, "platform": "x86-cpu", "target": TARGET, "champion": "1",
+                        "changed": True, "previous": None}
     same = json.loads(repo.gate("promote").stdout)  # the same commit again: nothing moves, nothing is added
     assert same["champion"] == "1" and same["changed"] is False
     assert len(client.search_model_versions(f"name = 'edge-gate.{repo.model}'")) == 1
@@ -88,9 +91,11 @@ def test_promote_promote_rollback_without_duplicates(new_repo, store_uri) -> Non
         ("promote", "1", None), ("promote", "2", "1"), ("rollback", "1", "2")]
     assert [e["commit"] for e in h["events"]] == [commit1, commit2, commit1]
     assert [e["figures"]["speed-up"]["value"] for e in h["events"]] == ["3.4", "4.25", "3.4"]
-    assert h["aliases"] == {"candidate": "2", "champion": "1", "previous": "2"}
+    assert h["aliases"] == {"candidate-x86-cpu": "2", "champion-x86-cpu": "1", "previous-x86-cpu": "2"}
+    assert {e["platform"] for e in h["events"]} == {"x86-cpu"}
     table = repo.gate("history", repo.model).stdout
-    assert "rollback champion v1" in table and "now: candidate v2, champion v1, previous v2" in table
+    assert "rollback champion v1" in table and " platform x86-cpu:" in table
+    assert "now: candidate-x86-cpu v2, champion-x86-cpu v1, previous-x86-cpu v2" in table
 
 
 def test_failing_stale_and_off_branch_decisions_never_promote(new_repo) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +104,7 @@ def test_failing_stale_and_off_branch_decisions_never_promote(new_repo) -> None:
     repo.commit("failing candidate")
     assert repo.decide()["verdict"] == "fail"
     recorded = json.loads(repo.gate("record").stdout)
-    assert recorded["candidate_alias"] is None
+    assert recorded["candidate_alias"] == {}
     refused = repo.gate("promote", check=False)
     assert refused.returncode == 1 and "is FAIL" in refused.stderr and "never promotes" in refused.stderr
     assert holders(repo, "champion") == [] and holders(repo, "candidate") == []
@@ -142,15 +147,15 @@ def test_deleted_version_that_held_an_alias(new_repo) -> None:  # type: ignore[n
     client.delete_model_version(name, "1")  # held `previous`
     gone = repo.gate("rollback", repo.model, check=False)
     assert gone.returncode == 3
-    assert "alias 'previous' of registered model" in gone.stderr and "deleted" in gone.stderr
+    assert "alias 'previous-x86-cpu' of registered model" in gone.stderr and "deleted" in gone.stderr
     assert champion_output(repo) == pytest.approx(np.full((1, 3), 8.0))  # champion still resolves
     h = json.loads(repo.gate("history", repo.model, "--json").stdout)
-    assert h["aliases"] == {"candidate": "2", "champion": "2"}
+    assert h["aliases"] == {"candidate-x86-cpu": "2", "champion-x86-cpu": "2"}
     assert [e["champion"] for e in h["events"]] == ["1", "2"]
 
     client.delete_model_version(name, "2")  # held `champion` and `candidate`
     gone = repo.gate("rollback", repo.model, check=False)
-    assert gone.returncode == 3 and "alias 'champion'" in gone.stderr
+    assert gone.returncode == 3 and "alias 'champion-x86-cpu'" in gone.stderr
     with pytest.raises(Exception, match="champion"):
         champion_output(repo)
 
