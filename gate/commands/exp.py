@@ -1,8 +1,8 @@
-"""``gate exp run -S <model>.<key>=<value> ... [-- DVC-ARGS]``: a DVC experiment on a manifest edit.
+"""``gate exp run -S <model>.<key>=<value> ... [--name NAME]``: a DVC experiment on a manifest edit.
 
 Writes each ``-S`` value into its manifest (:mod:`gate.plan.overrides`), checks every manifest
-still loads (else restores them and exits 2), plans again, then runs ``dvc exp run`` with the
-remaining arguments: the experiment's commit holds the edited manifest, the new plan and the
+still loads (else restores them and exits 2), plans again, then runs ``dvc exp run`` (``--name``
+passed on): the experiment's commit holds the edited manifest, the new plan and the
 outputs it rebuilt; the workspace keeps the edit, as ``dvc exp run -S`` keeps its params edit.
 """
 
@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("action", choices=["run"])
     p.add_argument("-S", "--set-param", dest="overrides", action="append", default=[],
                    metavar="[gate-params.yaml:]MODEL.KEY=VALUE", help="a manifest value to change (repeatable)")
-    p.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed to `dvc exp run` (after --)")
+    p.add_argument("-n", "--name", help="the experiment's name (`dvc exp run --name`)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,9 +30,6 @@ def run(args: argparse.Namespace) -> int:
     from gate.plan.overrides import apply_override, parse_override
 
     root = Path.cwd()
-    dvc = shutil.which("dvc")
-    if dvc is None:
-        raise InfrastructureError("dvc is not installed or not on PATH")
     overrides = [parse_override(o) for o in args.overrides]
     manifests = {load_pair(p)[0].manifest.name: p for p in planned_manifests(root)}
     originals: dict[Path, str] = {}
@@ -52,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
     for path in originals:
         print(f"set in {path.relative_to(root)}: " + ", ".join(
             f"{'.'.join(o.keys)} = {o.value}" for o in overrides if manifests[o.model] == path), flush=True)
+    dvc = shutil.which("dvc")
+    if dvc is None:
+        raise InfrastructureError("dvc is not installed or not on PATH")
     replan(root)
-    extra = [a for a in args.dvc_args if a != "--"]
+    extra = ["--name", args.name] if args.name else []
     return ExitCode.PASS if subprocess.run([dvc, "exp", "run", *extra], check=False).returncode == 0 \
         else ExitCode.ERROR

@@ -28,7 +28,7 @@ import yaml
 from gate import layout
 from gate.config.schema import sha256_json
 from gate.errors import InfrastructureError, LineageError
-from gate.lineage.store import experiment_id, log_tags, open_client, unavailable, with_retry
+from gate.lineage.store import EXPERIMENT_KIND, experiment_id, log_tags, open_client, unavailable, with_retry
 
 KEY_TAG = "edge_gate.record_key"
 
@@ -153,7 +153,7 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
     }
 
     def once() -> dict[str, Any]:
-        exp_id = experiment_id(client, f"edge-gate/{model}")
+        exp_id = experiment_id(client, f"edge-gate/{model}", EXPERIMENT_KIND)
         key = record_key(git["commit"], model, decision["manifest_sha256"])
         parent = find_or_create_run(client, exp_id, key, f"{model}@{git['commit'][:8] or 'nogit'}", tags)
         run_id = parent.info.run_id
@@ -243,7 +243,8 @@ def _log_decision_files(client: Any, root: Path, model: str, run_id: str) -> dic
     """Log decision.json, report.md, certificate.json and the plots under ``decision/``;
     returns ``{file name: artifact path}``."""
     folder = (root / layout.decision_file(model)).parent
-    files = [root / layout.decision_file(model), root / layout.report_file(model), root / layout.certificate_file(model)]
+    files = [root / layout.decision_file(model), root / layout.report_file(model),
+             root / layout.certificate_file(model)]
     files += sorted(folder.glob("*.png")) + sorted(folder.glob("*.svg"))  # the Pareto and latency plots
     logged = {}
     for path in files:
