@@ -70,7 +70,8 @@ class Sshd:
             Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
         self.log = folder / "sshd.log"
         assert SSHD is not None
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=self.log.open("w"),
+        self.log_file = self.log.open("w")
+        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=self.log_file,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -96,6 +97,7 @@ class Sshd:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        self.log_file.close()
 
 
 def repository(path: Path, ssh_url: str | None, dir_remote: Path) -> None:
@@ -111,7 +113,7 @@ def repository(path: Path, ssh_url: str | None, dir_remote: Path) -> None:
     (path / "policies" / "no-extra-rounds.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
     manifest = yaml.safe_load((path / "models/minilm/gate.yaml").read_text())
     manifest["policy"] = "no-extra-rounds"
-    manifest["measure"] = {"warmup_runs": 2, "timed_runs": 10, "rounds": 2, "threads": 1, "memory_processes": 1}
+    manifest["measure"] = {"warmup_runs": 2, "timed_runs": 50, "rounds": 2, "threads": 1, "memory_processes": 1}
     manifest["targets"] = [
         {"name": name, "platform": "x86-cpu", "backend": "onnxruntime",
          "recipe": {"precision": "int8", "method": "dynamic", "per_channel": name.endswith("per-channel")}}
