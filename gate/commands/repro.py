@@ -30,6 +30,8 @@ LOCK_MESSAGES = ("Unable to acquire lock", "is locked", "lock is held", "is busy
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("repro", help="run the planned DVC stages (dvc repro --keep-going); exit 4 if DVC is locked")
     p.add_argument("stages", nargs="*", help="DVC stages to reproduce (default: all)")
+    p.add_argument("--pull", action="store_true",
+                   help="dvc repro --pull: fetch what the run cache restores from the DVC remote")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if dvc is None:
         raise InfrastructureError("dvc is not installed or not on PATH")
     replan(root)
-    proc = subprocess.Popen([dvc, "repro", "--keep-going", *args.stages], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([dvc, "repro", "--keep-going", *(["--pull"] if args.pull else []), *args.stages], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None  # PIPE was requested
     seen: list[str] = []
