@@ -186,7 +186,9 @@ def dvc_reference(root: Path, model: str, target: str) -> dict[str, str] | None:
     config = configparser.ConfigParser()
     config.read([root / ".dvc" / "config", root / ".dvc" / "config.local"])
     remote = config.get("core", "remote", fallback="")
-    url = config.get(f'remote "{remote}"', "url", fallback="") if remote else ""
+    # DVC writes the section as ['remote "<name>"'] (configobj quoting)
+    section = next((s for s in (f"'remote \"{remote}\"'", f'remote "{remote}"') if config.has_section(s)), "")
+    url = config.get(section, "url", fallback="") if remote and section else ""
     lock = root / "dvc.lock"
     if not url or not lock.is_file():
         return None
