@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if dvc is None:
         raise InfrastructureError("dvc is not installed or not on PATH")
     replan(root)
-    proc = subprocess.Popen([dvc, "repro", "--keep-going", *(["--pull"] if args.pull else []), *args.stages], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    command = [dvc, "repro", "--keep-going", *(["--pull"] if args.pull else []), *args.stages]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None  # PIPE was requested
     seen: list[str] = []
     for line in proc.stdout:
