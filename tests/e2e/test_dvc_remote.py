@@ -5,8 +5,8 @@ Two remotes: a local directory, and SSH served on 127.0.0.1 by a real OpenSSH se
 (Debian's ``openssh-server``) that this module starts on a free port with a temporary host
 key and an authorized key, through DVC's ``dvc-ssh`` plugin. (No S3 server installs here;
 S3 remotes are documented, not tested.) The model is the real MiniLM of the bundled example,
-with two ONNX Runtime INT8 targets and short measurements, under a policy with the default
-rules and no extra rounds; every step runs as action.yml defines it (tests/ghactions.py):
+with two ONNX Runtime INT8 targets, short measurements (64 eval sentences of the example's
+600, 32-token inputs) under a policy with the default rules and no extra rounds; every step runs as action.yml defines it (tests/ghactions.py):
 
 * leg A (clone A): ``mode: leg`` builds baseline, candidate and measurements of the first
   target and pushes them with the run cache;
@@ -113,6 +113,10 @@ def repository(path: Path, ssh_url: str | None, dir_remote: Path) -> None:
     (path / "policies" / "no-extra-rounds.yaml").write_text(yaml.safe_dump(policy, sort_keys=False))
     manifest = yaml.safe_load((path / "models/minilm/gate.yaml").read_text())
     manifest["policy"] = "no-extra-rounds"
+    sentences = (path / "models/minilm/sentences.txt").read_text().splitlines()[:64]
+    (path / "models/minilm/sentences-64.txt").write_text("\n".join(sentences) + "\n")
+    manifest["eval"] |= {"data": "sentences-64.txt", "min_items": 60}
+    manifest["input"]["sequence_length"] = 32
     manifest["measure"] = {"warmup_runs": 2, "timed_runs": 50, "rounds": 2, "threads": 1, "memory_processes": 1}
     manifest["targets"] = [
         {"name": name, "platform": "x86-cpu", "backend": "onnxruntime",
