@@ -125,12 +125,12 @@ def lineage_rows(locks: dict[str, dict[str, str]], model: str, target: str | Non
     return rows
 
 
-def lineage_tags(rows: list[dict[str, str]]) -> dict[str, str]:
-    """Short, readable tags ``lineage.<role>`` = md5 (the DVC hash of that file or folder) and
-    ``lineage.<role>.path``, one per known role."""
-    tags: dict[str, str] = {}
+def lineage_params(rows: list[dict[str, str]]) -> dict[str, str]:
+    """One param per known role, ``lineage.<role>`` = ``<md5> <path>`` (the DVC hash of that
+    file or folder, and where it lies): MLflow's parameters table shows keys and values
+    whole, where its tag chips cut them."""
+    params: dict[str, str] = {}
     for row in rows:
-        if row["role"] and f"lineage.{row['role']}" not in tags:
-            tags[f"lineage.{row['role']}"] = row["md5"]
-            tags[f"lineage.{row['role']}.path"] = row["path"]
-    return tags
+        if row["role"] and f"lineage.{row['role']}" not in params:
+            params[f"lineage.{row['role']}"] = f"{row['md5']} {row['path']}"
+    return params

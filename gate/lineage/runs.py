@@ -127,7 +127,8 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
 
     ``eval_source`` is the manifest's eval set file, logged as the dataset's source.
     Returns ``{"run_id", "tracking_uri", "targets": {target: {"run_id", "model_version"}},
-    "candidate_alias": version or None}``.
+    "candidate_alias": version or None}``, and ``run_url`` (the run's page in MLflow's UI,
+    in its model-training view) when the store is a server.
 
     Raises:
         LineageError: no decision file, MLflow refused a write, or the store stayed locked.
@@ -158,6 +159,10 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
         parent = find_or_create_run(client, exp_id, key, f"{model}@{git['commit'][:8] or 'nogit'}", tags)
         run_id = parent.info.run_id
         log_tags(client, run_id, tags)
+        log_new_params(client, parent, {  # the parameters table shows these whole (tag chips cut them)
+            "commit": git["commit"], "branch": git["branch"], "manifest": decision["manifest"],
+            "policy": decision["policy"], "manifest_sha256": decision["manifest_sha256"],
+            "policy_sha256": decision["policy_sha256"]})
         logged = _log_decision_files(client, root, model, run_id)
         report = root / layout.report_file(model)
         if report.is_file():  # the run's description: the report, its plots from the run's artifacts
@@ -166,6 +171,8 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
         _log_metrics(client, run_id, {"passed": 1.0 if decision["verdict"] in view.PASSING else 0.0,
                                       "targets_passed": float(sum(passed)), "targets": float(len(passed))})
         out: dict[str, Any] = {"run_id": run_id, "tracking_uri": uri, "targets": {}}
+        if uri.startswith(("http://", "https://")):  # MLflow 3.17's UI picks its view from this parameter
+            out["run_url"] = f"{uri.rstrip('/')}/#/experiments/{exp_id}/runs/{run_id}?workflowType=machine_learning"
         for t in decision["targets"]:
             child_tags = {**tags, "mlflow.parentRunId": run_id, "edge_gate.target": t["target"],
                           "edge_gate.verdict": t["verdict"]}
@@ -198,8 +205,8 @@ def _record_target(client: Any, root: Path, model: str, t: dict[str, Any], run: 
     run_id, name = run.info.run_id, t["target"]
     rows = view.lineage_rows(locks, model, name)
     log_new_params(client, run, {"backend": t["backend"], "platform": t["platform"],
-                                 "target_id": t["target_id"], "config_hash": t["config_hash"]})
-    log_tags(client, run_id, view.lineage_tags(rows))
+                                 "target_id": t["target_id"], "config_hash": t["config_hash"],
+                                 **view.lineage_params(rows)})
     if rows:  # every dvc.lock entry of the target's stages, as a table the UI shows
         client.log_dict(run_id, {"columns": ["stage", "kind", "path", "md5", "role"],
                                  "data": [[r[c] for c in ("stage", "kind", "path", "md5", "role")] for r in rows]},

@@ -6,7 +6,8 @@ Two remotes: a local directory, and SSH served on 127.0.0.1 by a real OpenSSH se
 key and an authorized key, through DVC's ``dvc-ssh`` plugin. (No S3 server installs here;
 S3 remotes are documented, not tested.) The model is the real MiniLM of the bundled example,
 with two ONNX Runtime INT8 targets, short measurements (64 eval sentences of the example's
-600, 32-token inputs) under a policy with the default rules and no extra rounds; every step runs as action.yml defines it (tests/ghactions.py):
+600, 32-token inputs) under a policy with the default rules and no extra rounds; every step
+runs as action.yml defines it (tests/ghactions.py):
 
 * leg A (clone A): ``mode: leg`` builds baseline, candidate and measurements of the first
   target and pushes them with the run cache;

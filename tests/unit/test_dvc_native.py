@@ -109,11 +109,10 @@ def test_run_view_reads_well() -> None:
     locks = {"baseline-m": {"deps:models/m/sentences.txt": "e" * 32, "outs:build/gate/m/baseline": "b" * 32 + ".dir"},
              "measure-m-x": {"outs:build/gate/m/targets/x/measurements.json": "c" * 32},
              "measure-m-y": {"outs:build/gate/m/targets/y/measurements.json": "d" * 32}}
-    tags = run_view.lineage_tags(run_view.lineage_rows(locks, "m", "x"))
-    assert tags == {"lineage.eval_data": "e" * 32, "lineage.eval_data.path": "models/m/sentences.txt",
-                    "lineage.baseline": "b" * 32 + ".dir", "lineage.baseline.path": "build/gate/m/baseline",
-                    "lineage.measurements": "c" * 32,
-                    "lineage.measurements.path": "build/gate/m/targets/x/measurements.json"}
+    params = run_view.lineage_params(run_view.lineage_rows(locks, "m", "x"))
+    assert params == {"lineage.eval_data": f"{'e' * 32} models/m/sentences.txt",
+                      "lineage.baseline": f"{'b' * 32}.dir build/gate/m/baseline",
+                      "lineage.measurements": f"{'c' * 32} build/gate/m/targets/x/measurements.json"}
 
 
 def test_latency_rows_pair_the_interleaved_runs() -> None:
