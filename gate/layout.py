@@ -51,3 +51,14 @@ def report_file(model: str) -> Path:
 def certificate_file(model: str) -> Path:
     """The certification report (:mod:`gate.reports.certificate`)."""
     return model_dir(model) / "certificate.json"
+
+
+def figures_dir(model: str, target: str) -> Path:
+    """The figures DVC shows for one target (``dvc metrics``/``dvc plots``): rule values,
+    latency samples and the target's point on the frontier."""
+    return target_dir(model, target) / "figures"
+
+
+def plan_check_file(model: str) -> Path:
+    """Written by the ``plan-<model>`` stage once ``gate-params.yaml`` matches the manifest."""
+    return model_dir(model) / "plan-checked.txt"

@@ -18,7 +18,9 @@ git init -q -b main
 git config user.email demo@edge-gate.invalid
 git config user.name "edge-gate demo"
 dvc init -q
-dvc config core.site_cache_dir "$work/.dvc/site-cache"
+dvc config --local core.site_cache_dir "$work/.dvc/site-cache"
+# MLflow's embedded store and DVC's site cache are local state, never commits
+printf '%s\n' /mlflow.db '/mlflow.db.*' /.mlflow.db.init-* /mlruns/ /.dvc/site-cache/ > .gitignore
 gate plan
 git add -A
 git commit -q -m "Add the MiniLM manifest"
@@ -41,3 +43,4 @@ case $code in
   1) echo "demo: the gate BLOCKED the candidate: at least one rule of policies/edge-default.yaml failed on this machine (see the table above and $work/build/gate/minilm/report.md)." ;;
 esac
 echo "demo: MLflow store: $work/mlflow.db (mlflow ui --backend-store-uri sqlite:///$work/mlflow.db)"
+echo "demo: DVC shows the figures too: cd $work && dvc metrics show && dvc plots show (writes dvc_plots/index.html)"

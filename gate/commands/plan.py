@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import Any
 
 from gate.errors import ExitCode
 
@@ -15,6 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--check", action="store_true", help="exit 1 if the files are not up to date")
     p.add_argument("--matrix", action="store_true",
                    help="print the CI matrix of (manifest, target) legs as JSON; write nothing")
+    p.add_argument("--verify", action="store_true",
+                   help="(DVC stage plan-<model>) exit 2 unless gate-params.yaml matches each manifest; "
+                        "write build/gate/<model>/plan-checked.txt")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"no gate.yaml manifests under {root}")
         return ExitCode.BAD_INPUT
     pairs = [load_pair(p) for p in paths]
+    if args.verify:
+        return _verify(pairs, root)
     if args.matrix:
         import json
 
@@ -45,3 +52,21 @@ def run(args: argparse.Namespace) -> int:
     if not changed:
         print("plan is up to date")
     return ExitCode.BLOCKED if (args.check and changed) else ExitCode.PASS
+
+
+def _verify(pairs: list[tuple[Any, Any]], root: Path) -> int:
+    """Raise ConfigError (exit 2) naming the first stale key, else write each model's check file.
+
+    The file's text is the same on every run, so the stages after it only rerun for their own
+    reasons.
+    """
+    from gate import layout
+    from gate.plan.dvcfile import check_fresh
+
+    for loaded, policy in pairs:
+        check_fresh(loaded, policy, root)
+        out = root / layout.plan_check_file(loaded.manifest.name)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(f"{layout.PARAMS_FILE} matches the manifest of {loaded.manifest.name}\n")
+        print(f"{loaded.manifest.name}: {layout.PARAMS_FILE} matches {os.path.relpath(loaded.path, root)}")
+    return ExitCode.PASS

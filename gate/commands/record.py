@@ -19,6 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("record", help="record decisions, measurements and candidates in MLflow")
     p.add_argument("manifests", nargs="*", type=Path, help="default: every gate.yaml in the repository")
     p.add_argument("--policy", type=Path, help="the policy `gate decide --policy` used instead of the manifests' own")
+    p.add_argument("--candidates", choices=["auto", "copy", "reference"],
+                   help="copy candidates into MLflow or reference them in the DVC remote (default: "
+                        "$EDGE_GATE_MLFLOW_CANDIDATES or auto: reference those over 100 MB)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from gate.lineage.store import mlflow_failures, stdout_to_stderr
     from gate.plan.dvcfile import find_manifests
 
+    if args.candidates:
+        import os
+
+        from gate.lineage.versions import MODE_VAR
+
+        os.environ[MODE_VAR] = args.candidates
     root = Path.cwd()
     paths = args.manifests or find_manifests(root)
     pairs = [load_pair(p, args.policy) for p in paths]  # every input is valid before recording

@@ -125,6 +125,8 @@ class Measurements(_Doc):
     candidate: Side
     samples: Samples = Field(default_factory=Samples)
     bandwidth: dict[str, Any] | None = None
+    #: warnings the measure stage recorded (e.g. a baseline that does not stand for its source)
+    notes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

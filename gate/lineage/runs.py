@@ -28,7 +28,7 @@ from gate import layout
 from gate.config.schema import sha256_json
 from gate.documents import Decision, Measurements
 from gate.errors import DocumentError, InfrastructureError, LineageError
-from gate.lineage.store import experiment_id, log_tags, open_client, unavailable, with_retry
+from gate.lineage.store import EXPERIMENT_KIND, experiment_id, log_tags, open_client, unavailable, with_retry
 
 KEY_TAG = "edge_gate.record_key"
 
@@ -126,13 +126,15 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
 
     ``eval_source`` is the manifest's eval set file, logged as the dataset's source.
     Returns ``{"run_id", "tracking_uri", "targets": {target: {"run_id", "model_version"}},
-    "candidate_alias": version or None}``.
+    "candidate_alias": version or None}``, and ``run_url`` (the run's page in MLflow's UI,
+    in its model-training view) when the store is a server.
 
     Raises:
         LineageError: no decision file, MLflow refused a write, or the store stayed locked.
     """
     from mlflow.exceptions import MlflowException
 
+    from gate.lineage import run_view as view
     from gate.lineage import versions as registry
 
     decision = read_decision(root, model)
@@ -146,30 +148,36 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
         "edge_gate.policy_sha256": decision["policy_sha256"], "edge_gate.decided_at": decision["decided_at"],
         "edge_gate.source_sha256": decision.get("source_sha256", ""),
         "edge_gate.eval_sha256": decision.get("eval_sha256", ""),
-        "mlflow.source.git.commit": git["commit"], "mlflow.source.git.branch": git["branch"],
+        **view.source_tags(root, git, f"gate record {decision['manifest']}"),
         "edge_gate.git_branch": git["branch"], "edge_gate.pr_number": git["pr_number"],
     }
 
     def once() -> dict[str, Any]:
-        exp_id = experiment_id(client, f"edge-gate/{model}")
+        exp_id = experiment_id(client, f"edge-gate/{model}", EXPERIMENT_KIND)
         key = record_key(git["commit"], model, decision["manifest_sha256"])
         parent = find_or_create_run(client, exp_id, key, f"{model}@{git['commit'][:8] or 'nogit'}", tags)
         run_id = parent.info.run_id
         log_tags(client, run_id, tags)
-        client.log_artifact(run_id, str(root / layout.decision_file(model)), "decision")
-        for extra in (layout.report_file(model), layout.certificate_file(model)):
-            if (root / extra).is_file():
-                client.log_artifact(run_id, str(root / extra), "decision")
-        folder = (root / layout.decision_file(model)).parent
-        for plot in sorted(folder.glob("*.png")) + sorted(folder.glob("*.svg")):
-            client.log_artifact(run_id, str(plot), "decision")  # the Pareto and latency plots
+        log_new_params(client, parent, {  # the parameters table shows these whole (tag chips cut them)
+            "commit": git["commit"], "branch": git["branch"], "manifest": decision["manifest"],
+            "policy": decision["policy"], "manifest_sha256": decision["manifest_sha256"],
+            "policy_sha256": decision["policy_sha256"]})
+        logged = _log_decision_files(client, root, model, run_id)
+        report = root / layout.report_file(model)
+        if report.is_file():  # the run's description: the report, its plots from the run's artifacts
+            log_tags(client, run_id, {"mlflow.note.content": view.report_note(report.read_text(), run_id, logged)})
+        passed = [t["verdict"] in view.PASSING for t in decision["targets"]]
+        _log_metrics(client, run_id, {"passed": 1.0 if decision["verdict"] in view.PASSING else 0.0,
+                                      "targets_passed": float(sum(passed)), "targets": float(len(passed))})
         out: dict[str, Any] = {"run_id": run_id, "tracking_uri": uri, "targets": {}}
+        if uri.startswith(("http://", "https://")):  # MLflow 3.17's UI picks its view from this parameter
+            out["run_url"] = f"{uri.rstrip('/')}/#/experiments/{exp_id}/runs/{run_id}?workflowType=machine_learning"
         for t in decision["targets"]:
             child_tags = {**tags, "mlflow.parentRunId": run_id, "edge_gate.target": t["target"],
                           "edge_gate.verdict": t["verdict"]}
             child_key = record_key(git["commit"], model, decision["manifest_sha256"], t["target"])
             child = find_or_create_run(client, exp_id, child_key, t["target_id"], child_tags)
-            log_tags(client, child.info.run_id, child_tags)
+            log_tags(client, child.info.run_id, {**child_tags, "mlflow.note.content": view.target_note(t)})
             _record_target(client, root, model, t, child, locks, eval_source)
             version = registry.register_candidate(client, mlflow, root, model, decision, t, child,
                                                   git["commit"], child_key)
@@ -191,16 +199,18 @@ def record(root: Path, model: str, eval_source: Path | None = None) -> dict[str,
 def _record_target(client: Any, root: Path, model: str, t: dict[str, Any], run: Any,
                    locks: dict[str, dict[str, str]], eval_source: Path | None) -> None:
     """Params, tags, metrics, artifacts and the eval dataset of one target's child run."""
-    from mlflow.entities import Metric
+    from gate.lineage import run_view as view
 
     run_id, name = run.info.run_id, t["target"]
-    stage_hashes = {
-        f"dvc.{stage}.{key}": md5 for stage, entries in locks.items()
-        if stage.endswith(f"-{model}") or stage.endswith(f"-{model}-{name}") for key, md5 in entries.items()
-    }
+    rows = view.lineage_rows(locks, model, name)
     log_new_params(client, run, {"backend": t["backend"], "platform": t["platform"],
-                                 "target_id": t["target_id"], "config_hash": t["config_hash"]})
-    log_tags(client, run_id, stage_hashes)
+                                 "target_id": t["target_id"], "config_hash": t["config_hash"],
+                                 **view.lineage_params(rows)})
+    if rows:  # every dvc.lock entry of the target's stages, as a table the UI shows
+        client.log_dict(run_id, {"columns": ["stage", "kind", "path", "md5", "role"],
+                                 "data": [[r[c] for c in ("stage", "kind", "path", "md5", "role")] for r in rows]},
+                        "lineage.json")
+    _log_metrics(client, run_id, view.figure_metrics(t))
     if t.get("error"):
         log_tags(client, run_id, {"edge_gate.error": t["error"]})
         return
@@ -210,7 +220,7 @@ def _record_target(client: Any, root: Path, model: str, t: dict[str, Any], run: 
     if note:  # e.g. an F16 baseline that is an upcast of a Q4_1 file
         log_tags(client, run_id, {"edge_gate.baseline_note": str(note)})
     log_new_params(client, run, {f"recipe.{k}": v for k, v in details.items()
-                                 if isinstance(v, str | int | float | bool)})
+                                 if isinstance(v, str | int | float | bool) and len(str(v)) <= 500})
     fp = measurements["fingerprint"]
     log_tags(client, run_id, {
         "edge_gate.fingerprint_id": fp.get("id", ""), "edge_gate.cpu_model": fp.get("cpu_model", ""),
@@ -219,12 +229,35 @@ def _record_target(client: Any, root: Path, model: str, t: dict[str, Any], run: 
     })
     values = {f"candidate.{k}": v for k, v in measurements["candidate"]["metrics"].items()}
     values |= {f"baseline.{k}": v for k, v in measurements["baseline"]["metrics"].items()}
-    values |= {f"rule.{r['rule']}": r["value"] for r in t["rules"] if r["value"] is not None}
-    now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+    _log_metrics(client, run_id, values)
     client.log_dict(run_id, fp, "fingerprint.json")
     client.log_artifact(run_id, str(root / t["measurements"]))
     _log_eval_dataset(client, root, model, run_id, measurements, eval_source)
+
+
+def _log_metrics(client: Any, run_id: str, values: dict[str, Any]) -> None:
+    """Log numeric ``values`` as metrics at step 0 (MLflow takes at most 1000 per batch)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if isinstance(v, int | float)]
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i:i + 1000])
+
+
+def _log_decision_files(client: Any, root: Path, model: str, run_id: str) -> dict[str, str]:
+    """Log decision.json, report.md, certificate.json and the plots under ``decision/``;
+    returns ``{file name: artifact path}``."""
+    folder = (root / layout.decision_file(model)).parent
+    files = [root / layout.decision_file(model), root / layout.report_file(model),
+             root / layout.certificate_file(model)]
+    files += sorted(folder.glob("*.png")) + sorted(folder.glob("*.svg"))  # the Pareto and latency plots
+    logged = {}
+    for path in files:
+        if path.is_file():
+            client.log_artifact(run_id, str(path), "decision")
+            logged[path.name] = f"decision/{path.name}"
+    return logged
 
 
 def _log_eval_dataset(client: Any, root: Path, model: str, run_id: str, measurements: dict[str, Any],

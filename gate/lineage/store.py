@@ -282,21 +282,30 @@ def already_exists(exc: BaseException) -> bool:
     return getattr(exc, "error_code", "") == "RESOURCE_ALREADY_EXISTS" or "already exists" in str(exc).lower()
 
 
-def experiment_id(client: Any, name: str) -> str:
-    """The id of experiment ``name``, created if missing (safe when processes race)."""
+#: MLflow's experiment tag that picks the UI's view of an experiment: ``custom_model_development``
+#: opens it on its runs table (MLflow 3 otherwise may open an experiment on the GenAI
+#: "Traces" view; the UI's own setting writes this tag).
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def experiment_id(client: Any, name: str, tags: dict[str, str] | None = None) -> str:
+    """The id of experiment ``name``, created if missing (safe when processes race), with
+    ``tags`` set on it (an existing experiment gets the ones it lacks)."""
     from mlflow.exceptions import MlflowException
 
     exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return str(exp.experiment_id)
-    try:
-        return str(client.create_experiment(name))
-    except MlflowException as exc:
-        if not already_exists(exc):
-            raise
-    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        try:
+            return str(client.create_experiment(name, tags=tags))
+        except MlflowException as exc:
+            if not already_exists(exc):
+                raise
+        exp = client.get_experiment_by_name(name)
     if exp is None:
         raise LineageError(f"experiment {name!r} was created by another writer but cannot be read")
+    for key, value in (tags or {}).items():
+        if key not in exp.tags:
+            client.set_experiment_tag(exp.experiment_id, key, value)
     return str(exp.experiment_id)
 
 

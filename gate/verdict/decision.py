@@ -209,7 +209,7 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
         found = [f"{target.name}: unreadable prediction histogram or quantization record in {rel}: {exc!r}"]
     notes.extend(n for n in found if n is not None)
     # warnings the measure stage recorded (e.g. a baseline that does not stand for its source)
-    notes.extend(n for n in doc.get("notes", []) if n not in notes)
+    notes.extend(n for n in doc.notes if n not in notes)
     # a team's plugin metrics (task tensor) are per-item means too, so their intervals resample items
     stats = {**get_task(loaded.manifest.task).item_statistics, **{k: (k, "mean") for k in loaded.tensor.metrics}}
     results = [_rule_result(rule, doc, loaded.manifest.eval.primary, policy, stats) for rule in policy.policy.rules]

@@ -83,7 +83,7 @@ def test_promote_promote_rollback_on_real_minilm(minilm_repo, tmp_path, capsys) 
         child = repo.client().get_run(first["targets"][TARGET]["run_id"])
         lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"][f"measure-minilm-{TARGET}"]
         out = lock["outs"][0]
-        assert child.data.tags[f"dvc.measure-minilm-{TARGET}.outs:{out['path']}"] == out["md5"]
+        assert child.data.params["lineage.measurements"] == f"{out['md5']} {out['path']}"
         (dataset,) = child.inputs.dataset_inputs
         assert dataset.dataset.name == "minilm-eval"
         assert json.loads(dataset.dataset.source)["uri"].endswith("models/minilm/sentences.txt")
