@@ -1,4 +1,4 @@
 """One module per `gate` subcommand; each exposes ``add_parser`` and ``run(args) -> int``."""
 
 COMMANDS = ("validate", "schema", "plan", "baseline", "optimize", "measure", "repro", "decide", "record",
-            "promote", "rollback", "history", "changed", "gather", "report", "comment")
+            "promote", "rollback", "history", "changed", "gather", "report", "comment", "search")
