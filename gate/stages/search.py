@@ -111,13 +111,14 @@ def run_one_search(loaded: LoadedManifest, policy: LoadedPolicy, search: Search,
     from gate.verdict.decision import decide_target
 
     spec = search.spec
-    start = clock()
+    planned = [_candidate(loaded, position, name) for position, name in enumerate(search.candidates, start=1)]
     entries: list[dict[str, Any]] = []
     found: str | None = None
     stopped = "every candidate was judged"
     notes: list[str] = []
-    for position, name in enumerate(search.candidates, start=1):
-        entry = _candidate(loaded, position, name)
+    start = clock()
+    for entry in planned:
+        position, name = entry["position"], entry["target"]
         spent = clock() - start
         if found is not None and spec.stop == "first-pass":
             entries.append({**entry, "status": "skipped", "reason": f"{found} passed first"})
