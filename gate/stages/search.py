@@ -17,7 +17,8 @@ A candidate that fails, is INCONCLUSIVE, or is an ERROR (its stage crashed, was 
 measurements cannot be judged) never stops the search and is never a pass.
 
 The trail (Olive's footprints, INC's tuning history) goes to ``build/gate/<model>/search.json``
-beside ``decision.json``: per search, each candidate in order with its recipe, config hash,
+beside ``decision.json`` (rewritten after each judged candidate, so an interrupted search
+leaves its trail, ``exit_code`` null): per search, each candidate in order with its recipe, config hash,
 verdict, each rule's value, interval and verdict, seconds spent and whether DVC reused it, the
 candidates left unbuilt and why, the time spent and why the search stopped.
 
@@ -98,11 +99,13 @@ def _candidate(loaded: LoadedManifest, position: int, name: str) -> dict[str, An
 
 
 def run_one_search(loaded: LoadedManifest, policy: LoadedPolicy, search: Search, root: Path, *,
-                   build: Build = dvc_build, clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+                   build: Build = dvc_build, clock: Callable[[], float] = time.monotonic,
+                   judged: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, Any]:
     """Build and judge ``search``'s candidates in order (see the module docstring); returns its
     trail entry: ``target``, ``platform``, ``backend``, ``stop``, ``budget_s``, ``spent_s``,
     ``stopped`` (why), ``found`` (the first passing candidate's name, or None) and
-    ``candidates`` (each with ``status`` ``judged`` or ``skipped``).
+    ``candidates`` (each with ``status`` ``judged`` or ``skipped``). ``judged`` is called with
+    the entries so far after each judged candidate (the caller keeps the trail on disk current).
 
     Raises:
         InfrastructureError: DVC is locked or missing (nothing is judged from a build that did
@@ -136,6 +139,8 @@ def run_one_search(loaded: LoadedManifest, policy: LoadedPolicy, search: Search,
         verdict = str(result.verdict.value)
         entries.append({**entry, "status": "judged", "verdict": verdict, "error": result.error,
                         "rules": _rules(result), "seconds": round(clock() - t0, 3), "reused": reused})
+        if judged is not None:
+            judged(entries)
         progress.log(f"search {search.target}: {name} is {verdict.upper()}"
                      + (f" ({result.error})" if result.error else ""))
         if verdict in PASSING and found is None:
@@ -179,14 +184,27 @@ def run_search(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, *, only
         what = f"no target {only!r} with `search:`" if only else "no target with `search:`"
         raise ConfigError(f"{what} in {loaded.path}", location=str(loaded.path),
                           hint="declare a search space on a target (see README, 'Searching for a candidate')")
-    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    results = [run_one_search(loaded, policy, s, root, build=build) for s in searches]
+    path = root / trail_file(loaded.manifest.name)
+    results: list[dict[str, Any]] = []
+    trail: dict[str, Any] = {
+        "schema": SCHEMA, "model": loaded.manifest.name, "manifest_sha256": loaded.sha256,
+        "policy": policy.policy.name, "policy_sha256": policy.sha256,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "finished_at": None,
+        "exit_code": None, "searches": results}
+
+    def so_far(search: Search) -> Callable[[list[dict[str, Any]]], None]:
+        def write(entries: list[dict[str, Any]]) -> None:  # an interrupted search leaves its trail
+            partial = {"target": search.target, "platform": search.platform, "backend": search.backend,
+                       "stop": search.spec.stop, "budget_s": search.spec.budget_s, "stopped": "in progress",
+                       "found": None, "candidates": entries}
+            write_json_atomic(path, {**trail, "searches": [*results, partial]})
+        return write
+
+    for s in searches:
+        results.append(run_one_search(loaded, policy, s, root, build=build, judged=so_far(s)))
     code = exit_code(results)
-    trail = {"schema": SCHEMA, "model": loaded.manifest.name, "manifest_sha256": loaded.sha256,
-             "policy": policy.policy.name, "policy_sha256": policy.sha256, "started_at": started,
-             "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "exit_code": code,
-             "searches": results}
-    write_json_atomic(root / trail_file(loaded.manifest.name), trail)
+    trail.update(finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), exit_code=code)
+    write_json_atomic(path, trail)
     return code, trail
 
 
