@@ -90,3 +90,27 @@ def _search(found: str | None, verdicts: list[str]) -> dict:  # type: ignore[typ
 def test_exit_code_follows_the_searches(searches: list, code: int) -> None:  # type: ignore[type-arg]
     assert exit_code(searches) == code
     assert "release for x86-cpu" in format_trail({"searches": searches})
+
+
+def test_unbuilt_candidates_are_read_from_this_manifests_trail(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from gate.stages.search import trail_file, unbuilt
+
+    (tmp_path / ".git").mkdir()
+    shutil.copytree(DATA.parents[1] / "policies", tmp_path / "policies")
+    shutil.copy(DATA / "sentences-20.txt", tmp_path)
+    data = yaml.safe_load(SPACE.read_text())
+    data["eval"]["data"] = "sentences-20.txt"
+    (tmp_path / "gate.yaml").write_text(yaml.safe_dump(data))
+    loaded = load_manifest(tmp_path / "gate.yaml")
+    assert unbuilt(tmp_path, loaded) == {}  # no trail yet
+    search = _search("ov--1", ["pass"])
+    search["candidates"].append({"position": 2, "target": "ov--2", "status": "skipped", "reason": "ov--1 passed first"})
+    path = tmp_path / trail_file("tiny")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"manifest_sha256": loaded.sha256, "searches": [search]}))
+    assert unbuilt(tmp_path, loaded) == {"ov--2": "ov--1 passed first"}
+    path.write_text(json.dumps({"manifest_sha256": "0" * 64, "searches": [search]}))
+    assert unbuilt(tmp_path, loaded) == {}  # a trail of other manifest bytes says nothing
