@@ -13,7 +13,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                                       "exit 0 when one passes")
     p.add_argument("manifest", type=Path, help="a gate.yaml with a `search:` target")
     p.add_argument("--target", help="only the search of this target (default: every search)")
-    p.add_argument("--policy", type=Path, help="use this policy file instead of the manifest's own")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from gate.stages.search import format_trail, run_search, trail_file
 
     root = Path.cwd()
-    loaded, policy = load_pair(args.manifest, args.policy)
+    loaded, policy = load_pair(args.manifest)
     if not (root / "dvc.yaml").is_file():
         raise ConfigError(f"no dvc.yaml in {root}", hint="run `gate plan` first")
     check_fresh(loaded, policy, root)
