@@ -31,7 +31,7 @@ def _manifest(stop: str, budget_s: float) -> dict:  # type: ignore[type-arg]
     doc["policy"] = "search-test"
     doc["input"] = {"batch_size": 1}  # no dynamic axes: no shape sweep of the noisy copies
     doc["eval"]["primary"] = "top1_agreement"
-    doc["measure"] = {"warmup_runs": 2, "timed_runs": 50, "rounds": 1, "threads": 1, "memory_processes": 1}
+    doc["measure"] = {"warmup_runs": 2, "timed_runs": 50, "rounds": 2, "threads": 1, "memory_processes": 1}
     doc["targets"] = [{"name": "copy", "platform": "x86-cpu", "backend": "searchfake",
                        "search": {"recipes": [{"noise": 50.0}, {"noise": 0.0}, {"noise": 0.0, "variant": 1}],
                                   "budget_s": budget_s, "stop": stop}}]
