@@ -20,6 +20,7 @@ from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from gate.backends import available, get_backend
 from gate.backends.autoselect import choose_backend
 from gate.config.schema import Printable, Strict, Version, parse, sha256_file, sha256_json, sha256_tree
+from gate.config.search import Search, SearchSpec, expand_manifest
 from gate.config.sources import check_source_files, inside, resolve_source
 from gate.config.tensorspec import PluginRef, TensorSpec
 from gate.config.yamlio import Located, load_yaml
@@ -180,6 +181,8 @@ class Target(Strict):
     platform: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     backend: str
     recipe: dict[str, Any] = Field(default_factory=dict)
+    search: SearchSpec | None = Field(default=None, description="instead of `recipe`: candidate recipes tried "
+                                      "in order (gate.config.search); each becomes a target <name>--<k>")
     limits: Limits | None = Field(default=None, description="overrides the manifest's limits")
     required: bool = Field(
         default=False,
@@ -257,6 +260,8 @@ class LoadedManifest:
     recipes: dict[str, Strict]
     #: target name -> why ``backend: auto`` chose its backend (:mod:`gate.backends.autoselect`)
     backend_choices: dict[str, str] = field(default_factory=dict)
+    #: searched target name -> its expanded candidates (:mod:`gate.config.search`)
+    searches: dict[str, Search] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -398,6 +403,7 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
         inside(path, root, "manifest", str(path))
     doc = load_yaml(path)
     manifest = parse(doc, Manifest)
+    manifest, origins, searches = expand_manifest(doc, manifest)  # `search:` -> targets <name>--<k>
     root = (repo_root or find_repo_root(path.parent)).resolve()
     inside(path, root, "manifest", str(path))
 
@@ -405,20 +411,18 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
     seen: dict[str, int] = {}
     choices: dict[str, str] = {}
     for i, target in enumerate(manifest.targets):
+        at = origins[i]
         if target.backend == "auto":
-            target = manifest.targets[i] = resolve_auto(target, manifest.task, doc.where(("targets", i, "backend")),
-                                                        choices)
+            target = manifest.targets[i] = resolve_auto(target, manifest.task, doc.where((*at, "backend")), choices)
         if target.name in seen:
             raise ConfigError(
                 f"duplicate target name {target.name!r} (also targets[{seen[target.name]}])",
-                location=doc.where(("targets", i, "name")),
+                location=doc.where((*at, "name")),
             )
-        seen[target.name] = i
-        backend = get_backend(target.backend, location=doc.where(("targets", i, "backend")))
-        _check_capability(backend, "candidate", manifest.task, doc.where(("targets", i, "backend")))
-        recipes[target.name] = parse(
-            doc, backend.recipe_model, prefix=("targets", i, "recipe"), data=target.recipe
-        )
+        seen[target.name] = int(at[1])
+        backend = get_backend(target.backend, location=doc.where((*at, "backend")))
+        _check_capability(backend, "candidate", manifest.task, doc.where((*at, "backend")))
+        recipes[target.name] = parse(doc, backend.recipe_model, prefix=(*at, "recipe"), data=target.recipe)
     baseline_backend = get_backend(manifest.baseline.backend, location=doc.where(("baseline", "backend")))
     _check_capability(baseline_backend, "baseline", manifest.task, doc.where(("baseline", "backend")))
     if manifest.tensor is not None and manifest.task != "tensor":  # optional for task tensor, so not a TASK_SECTION
@@ -459,7 +463,8 @@ def load_manifest(path: Path, repo_root: Path | None = None) -> LoadedManifest:
     weights = manifest.selection.weights
     if weights.speedup + weights.memory_cut + weights.fidelity <= 0:
         raise ConfigError("selection weights must not all be zero", location=doc.where(("selection", "weights")))
-    loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes, backend_choices=choices)
+    loaded = LoadedManifest(manifest=manifest, doc=doc, repo_root=root, recipes=recipes, backend_choices=choices,
+                            searches=searches)
     source = loaded.source_path()
     check_source_files(loaded, source)
     if manifest.source.format == "gguf":  # header only: zero-filled or cut-short files (C11)
