@@ -144,6 +144,10 @@ def registry_lock(client: Any, name: str) -> Iterator[None]:
                                            description="held while edge-gate moves this model's aliases")
             break
         except MlflowException as exc:
+            # MLflow's store answers a taken name by reading it back; when its holder released
+            # it in between, that read fails with RESOURCE_DOES_NOT_EXIST: free again, retry
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                continue
             if not already_exists(exc):
                 raise
         try:
