@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
     from gate.config.loading import load_pair
     from gate.errors import ConfigError
     from gate.plan.dvcfile import check_fresh
-    from gate.stages.search import format_trail, run_search, trail_file
+    from gate.stages.search import format_trail, run_search
+    from gate.stages.trail import trail_file
 
     root = Path.cwd()
     loaded, policy = load_pair(args.manifest)

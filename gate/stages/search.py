@@ -37,21 +37,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gate import layout, progress
+from gate import progress
 from gate.config.manifest import LoadedManifest
 from gate.config.policy import LoadedPolicy
 from gate.config.search import Search
+from gate.documents import Verdict, passes
 from gate.errors import ConfigError, ExitCode, InfrastructureError
+from gate.stages.trail import trail_file
 
 SCHEMA = "edge-gate/search/v1"
-TRAIL = "search.json"
-#: The verdicts that give a platform its release (a waiver states who accepted the failure).
-PASSING = ("pass", "waived")
-
-
-def trail_file(model: str) -> Path:
-    """``build/gate/<model>/search.json``, beside ``decision.json``."""
-    return layout.model_dir(model) / TRAIL
 
 
 #: Builds and measures one target (by name) in the repository at the given root; returns
@@ -143,7 +137,7 @@ def run_one_search(loaded: LoadedManifest, policy: LoadedPolicy, search: Search,
             judged(entries)
         progress.log(f"search {search.target}: {name} is {verdict.upper()}"
                      + (f" ({result.error})" if result.error else ""))
-        if verdict in PASSING and found is None:
+        if passes(Verdict(verdict)) and found is None:
             found = name
             if spec.stop == "first-pass":
                 stopped = f"{name} passed (stop: first-pass)"
@@ -206,30 +200,6 @@ def run_search(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, *, only
     trail.update(finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), exit_code=code)
     write_json_atomic(path, trail)
     return code, trail
-
-
-def read_trail(root: Path, loaded: LoadedManifest) -> dict[str, Any] | None:
-    """The last search trail of ``loaded``'s model, if it was written for this manifest's bytes
-    (else None: a trail of another manifest says nothing about this one). Reports and the
-    decision use it to tell a candidate the search left unbuilt from one that failed to build."""
-    import json
-
-    path = root / trail_file(loaded.manifest.name)
-    if not path.is_file():
-        return None
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except ValueError:
-        return None
-    return data if data.get("manifest_sha256") == loaded.sha256 else None
-
-
-def unbuilt(root: Path, loaded: LoadedManifest) -> dict[str, str]:
-    """Candidates the last search of this manifest left unbuilt -> why (``budget spent``,
-    ``<name> passed first``); empty when there is no such trail."""
-    trail = read_trail(root, loaded) or {"searches": []}
-    return {c["target"]: c["reason"] for s in trail["searches"] for c in s["candidates"]
-            if c.get("status") == "skipped"}
 
 
 def format_trail(trail: dict[str, Any]) -> str:

@@ -228,6 +228,31 @@ def _display_path(loaded: LoadedManifest) -> str:
     return str(path.relative_to(loaded.repo_root)) if path.is_relative_to(loaded.repo_root) else str(loaded.path)
 
 
+def not_built(loaded: LoadedManifest, root: Path) -> dict[str, str]:
+    """Search candidates (:mod:`gate.stages.search`) that the last search of these manifest
+    bytes left unbuilt -> why (``budget spent``, ``<name> passed first``). They are left out of
+    the decision instead of being ERROR for their missing measurements, except where that
+    could hide something: a required target, one with measurements or a recorded failure,
+    and every candidate of a platform none of whose candidates was built (with nothing
+    measured, the platform is ERROR, never absent from the decision)."""
+    from gate.stages.trail import unbuilt
+
+    skipped = unbuilt(root, loaded)
+    if not skipped:
+        return {}
+    m = loaded.manifest
+    out: dict[str, str] = {}
+    for t in m.targets:
+        if t.name not in skipped or t.required:
+            continue
+        measured = (root / layout.measurements_file(m.name, t.name)).exists()
+        if measured or read_failure(root, m.name, t.name, loaded.config_hash(t.name)):
+            continue
+        out[t.name] = skipped[t.name]
+    built = {t.platform for t in m.targets if t.name not in out}
+    return {name: why for name, why in out.items() if loaded.target(name).platform in built}
+
+
 def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.date | None = None) -> Decision:
     """Decide one manifest. Never raises for a target's problem: it becomes that target's ERROR."""
     today = today or dt.date.today()
@@ -235,7 +260,11 @@ def decide(loaded: LoadedManifest, policy: LoadedPolicy, root: Path, today: dt.d
     if loaded.manifest.source.allow_pickle:
         notes.append("the manifest sets source.allow_pickle: the source checkpoint was unpickled in full, "
                      "which can run code; only trusted files should be loaded this way")
-    targets = [decide_target(loaded, policy, t, root, today, notes) for t in loaded.manifest.targets]
+    skipped = not_built(loaded, root)
+    for name, reason in skipped.items():
+        notes.append(f"{name}: not built ({reason}); the search for its platform did not need or reach it")
+    targets = [decide_target(loaded, policy, t, root, today, notes) for t in loaded.manifest.targets
+               if t.name not in skipped]
     for t in targets:
         t.backend_choice = loaded.backend_choices.get(t.target)
     weights = loaded.manifest.selection.weights.model_dump()

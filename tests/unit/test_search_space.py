@@ -5,6 +5,7 @@ stage names. Bad spaces are in tests/data/manifests/negative/search-*.yaml (exit
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -96,7 +97,7 @@ def test_unbuilt_candidates_are_read_from_this_manifests_trail(tmp_path: Path) -
     import json
     import shutil
 
-    from gate.stages.search import trail_file, unbuilt
+    from gate.stages.trail import trail_file, unbuilt
 
     (tmp_path / ".git").mkdir()
     shutil.copytree(DATA.parents[1] / "policies", tmp_path / "policies")
@@ -114,3 +115,72 @@ def test_unbuilt_candidates_are_read_from_this_manifests_trail(tmp_path: Path) -
     assert unbuilt(tmp_path, loaded) == {"ov--2": "ov--1 passed first"}
     path.write_text(json.dumps({"manifest_sha256": "0" * 64, "searches": [search]}))
     assert unbuilt(tmp_path, loaded) == {}  # a trail of other manifest bytes says nothing
+
+
+def _ov_only(tmp_path: Path) -> Path:
+    import shutil
+
+    (tmp_path / ".git").mkdir(exist_ok=True)
+    shutil.copytree(DATA.parents[1] / "policies", tmp_path / "policies", dirs_exist_ok=True)
+    shutil.copy(DATA / "sentences-20.txt", tmp_path)
+    data = yaml.safe_load(SPACE.read_text())
+    data["eval"]["data"] = "sentences-20.txt"
+    data["targets"] = [t for t in data["targets"] if t["name"] == "ov"]
+    data["targets"][0]["search"]["stop"] = "first-pass"
+    (tmp_path / "gate.yaml").write_text(yaml.safe_dump(data))
+    return tmp_path / "gate.yaml"
+
+
+def _trail(tmp_path: Path, loaded: Any, skipped: list[str]) -> None:
+    import json
+
+    from gate.stages.trail import trail_file
+
+    search = _search("ov--1", ["pass"])
+    search["candidates"] = [c for c in search["candidates"] if c["target"] not in skipped]
+    search["candidates"] += [{"position": i + 2, "target": n, "status": "skipped", "reason": "ov--1 passed first"}
+                             for i, n in enumerate(skipped)]
+    path = tmp_path / trail_file("tiny")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"manifest_sha256": loaded.sha256, "searches": [search]}))
+
+
+def test_candidates_a_search_left_unbuilt_are_not_errors_of_the_decision(tmp_path: Path) -> None:
+    """A first-pass search builds ov--1 only: the decision judges it and names the two it left
+    unbuilt, instead of ERROR for their missing measurements (which would block the release)."""
+    from gate.config.loading import load_pair
+    from gate.documents import Verdict
+    from gate.verdict.decision import decide
+    from tests.factories import PASSING, write_measurements
+
+    loaded, policy = load_pair(_ov_only(tmp_path))
+    write_measurements(tmp_path, loaded, "ov--1", PASSING)
+    _trail(tmp_path, loaded, ["ov--2", "ov--3"])
+    decision = decide(loaded, policy, tmp_path)
+    assert [t.target for t in decision.targets] == ["ov--1"]
+    assert decision.verdict == Verdict.PASS and decision.platforms[0].release == "ov--1"
+    assert any(n.startswith("ov--2: not built (ov--1 passed first)") for n in decision.notes)
+
+
+def test_unbuilt_never_hides_a_platform_a_failure_or_a_required_target(tmp_path: Path) -> None:
+    """Nothing built on the platform: every candidate is ERROR (the platform is never absent);
+    a skipped candidate with a recorded stage failure is judged (ERROR), not left out."""
+    from gate.config.loading import load_pair
+    from gate.documents import Verdict
+    from gate.stages.failures import record_failure
+    from gate.verdict.decision import decide
+
+    loaded, policy = load_pair(_ov_only(tmp_path))
+    _trail(tmp_path, loaded, ["ov--1", "ov--2", "ov--3"])
+    decision = decide(loaded, policy, tmp_path)
+    assert decision.verdict == Verdict.ERROR and len(decision.targets) == 3
+
+    from tests.factories import PASSING, write_measurements
+
+    write_measurements(tmp_path, loaded, "ov--1", PASSING)
+    _trail(tmp_path, loaded, ["ov--2", "ov--3"])
+    record_failure(tmp_path, "tiny", "ov--3", stage="optimize", config_hash=loaded.config_hash("ov--3"),
+                   message="killed")
+    decision = decide(loaded, policy, tmp_path)
+    assert [t.target for t in decision.targets] == ["ov--1", "ov--3"]
+    assert decision.verdict == Verdict.ERROR
