@@ -126,11 +126,13 @@ class MeasureSpec(Strict):
     Memory is read in ``memory_processes`` fresh processes per side (the memory rule's
     interval resamples them). The manifest's ``limits`` bound each worker. ``load_test``
     (off by default) adds sustained throughput and p99 latency under concurrent load.
+    ``rounds`` is at least 2: rounds alternate which side runs first, and the latency drift
+    ratio compares the later rounds with the earlier ones, so one round measures neither.
     """
 
     warmup_runs: int = Field(default=10, ge=1)
     timed_runs: int = Field(default=100, ge=50)
-    rounds: int = Field(default=5, ge=1)
+    rounds: int = Field(default=5, ge=2)
     threads: int = Field(default=2, ge=1, le=256)
     memory_processes: int = Field(default=3, ge=1, le=20)
     load_test: LoadTest | None = None
