@@ -163,7 +163,8 @@ def measure_pair(
     each role holds ``rounds_ms`` (samples per round), ``latency`` (:func:`summarize_latency`),
     ``rss_before_load_bytes``, ``peak_rss_bytes`` and ``model_memory_bytes`` (peak minus
     before-load), each the median over the fresh processes, ``memory_samples`` (per process),
-    ``load_s``, ``versions`` and ``fingerprint``. ``outputs`` are ``.npy`` files in
+    ``load_s``, ``versions``, ``fingerprint`` and ``timing`` (the timed call and the timer's
+    overhead in ms, from the last round; see :func:`gate.measure.worker.time_runs`). ``outputs`` are ``.npy`` files in
     ``output_dir``, a temporary folder the caller removes.
 
     Raises:
@@ -178,12 +179,14 @@ def measure_pair(
     specs = {"baseline": baseline, "candidate": candidate}
     kw = {"task": task, "inputs": inputs, "threads": threads, "deadline": deadline, "memory_bytes": memory_bytes}
     samples: dict[str, list[list[float]]] = {role: [] for role in specs}
+    timing: dict[str, dict[str, Any]] = {role: {} for role in specs}
 
     def one_round(r: int) -> None:
         order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
         for role in order:
             reply = workers[role].request(op="time", warmup=warmup_runs, runs=per_round)
             samples[role].append(reply["latencies_ms"])
+            timing[role] = {k: reply[k] for k in ("timed_call", "timer_overhead_ms") if k in reply}
         if progress is not None:
             progress(f"round {r + 1}: " + ", ".join(
                 f"{role} median {statistics.median(s[-1]):.2f} ms" for role, s in samples.items()))
@@ -244,6 +247,7 @@ def measure_pair(
             "versions": loads[role]["versions"],
             "fingerprint": loads[role]["fingerprint"],
             "runtime": loads[role].get("runtime", {}),
+            "timing": timing[role],
         }
         if role in under_load:
             lt = under_load[role]

@@ -9,7 +9,9 @@ Run as ``python -m gate.measure.worker --backend B --artifact DIR --inputs NPZ -
   hardware ``fingerprint`` the worker runs on, and ``runtime``: the settings the opened
   session reports (empty if it reports none).
 * ``{"op": "time", "warmup": W, "runs": N}``: W untimed then N timed runs on the fixed
-  latency input; replies ``latencies_ms`` (N floats, wall clock, ``perf_counter_ns``).
+  latency input; replies ``latencies_ms`` (N floats, wall clock, ``perf_counter_ns``), the
+  timed call (``bind``: inputs bound once and only the runtime's call timed, else ``run``) and
+  the timer's own overhead (:func:`time_runs`).
 * ``{"op": "load_test", "concurrency": N, "duration_s": T}``: N threads send requests back
   to back for T seconds; replies every request's ``latencies_ms`` and ``wall_s``.
 * ``{"op": "peak"}``: replies ``peak_rss_bytes``, the OS's high-water mark for this process
@@ -24,6 +26,7 @@ On any failure the worker replies ``{"error": "..."}`` and exits with status 1.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import os
@@ -85,6 +88,46 @@ def load_test(session: Any, feeds: Any, concurrency: int, duration_s: float) -> 
     return {"latencies_ms": [x for r in results for x in r], "wall_s": time.perf_counter() - t0}
 
 
+def timed_call(session: Any, feeds: Any) -> tuple[Callable[[], object], str]:
+    """The call the timer wraps, and its name: the session's ``bind(feeds)`` (inputs bound
+    once, the runtime's own call alone) when it has one, else ``session.run(feeds)``."""
+    if hasattr(session, "bind"):
+        return session.bind(feeds), "bind"
+    return functools.partial(session.run, feeds), "run"
+
+
+def timer_overhead_ms(repeats: int = 1001) -> float:
+    """Median time (ms) the timing loop itself takes around a call that does nothing: two
+    ``perf_counter_ns`` reads, a Python call and a list append. Every latency sample carries
+    it once."""
+    def nothing() -> None:
+        return None
+
+    clock = time.perf_counter_ns
+    out: list[int] = []
+    for _ in range(repeats):
+        t0 = clock()
+        nothing()
+        out.append(clock() - t0)
+    return sorted(out)[repeats // 2] / 1e6
+
+
+def time_runs(session: Any, feeds: Any, warmup: int, runs: int) -> dict[str, Any]:
+    """``warmup`` untimed then ``runs`` timed calls of :func:`timed_call`; returns
+    ``latencies_ms`` (wall clock, ``perf_counter_ns``), ``timed_call`` and
+    ``timer_overhead_ms`` (:func:`timer_overhead_ms`, not subtracted)."""
+    call, how = timed_call(session, feeds)
+    for _ in range(warmup):
+        call()
+    clock = time.perf_counter_ns
+    ns: list[int] = []
+    for _ in range(runs):
+        t0 = clock()
+        call()
+        ns.append(clock() - t0)
+    return {"latencies_ms": [v / 1e6 for v in ns], "timed_call": how, "timer_overhead_ms": timer_overhead_ms()}
+
+
 def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None:
     import numpy as np
 
@@ -117,15 +160,7 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
                    "load_s": load_s, "versions": versions, "fingerprint": fingerprint(args.threads),
                    "runtime": runtime})
         elif op == "time":
-            feeds = task.latency_feeds(inputs)
-            for _ in range(int(req["warmup"])):
-                session.run(feeds)
-            samples = []
-            for _ in range(int(req["runs"])):
-                t0 = time.perf_counter_ns()
-                session.run(feeds)
-                samples.append((time.perf_counter_ns() - t0) / 1e6)
-            reply({"latencies_ms": samples})
+            reply(time_runs(session, task.latency_feeds(inputs), int(req["warmup"]), int(req["runs"])))
         elif op == "load_test":
             reply(load_test(session, task.latency_feeds(inputs), int(req["concurrency"]), float(req["duration_s"])))
         elif op == "peak":
