@@ -39,6 +39,7 @@ def build_candidate(manifest: str, target: str, root: str) -> dict[str, Any]:
     )
     baseline = base / layout.baseline_dir(name)
     if load_points(baseline):
+        artifact.write(out)  # the backend opens the candidate from its description
         session = get_backend(t.backend).open(out, loaded.manifest.measure.threads)
         artifact.details["shape_sweep"] = check_candidate(session.run, baseline)
     artifact.details["config_hash"] = loaded.config_hash(t.name)
