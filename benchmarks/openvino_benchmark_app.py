@@ -14,13 +14,15 @@ one stream, CPU pinning off (the gate sets the latency hint; benchmark_app only 
 real latency input). The gate's figure comes from a fresh ``gate.measure.worker`` process,
 exactly as in ``gate measure``; blocks of the two tools alternate (``--repeats``) so a slow
 phase of a shared machine does not land on one side only. The gate's median is over all its
-runs, benchmark_app's is the median of its per-block medians. Prints both medians (ms)
-and their ratio gate / benchmark_app.
+runs, benchmark_app's is the median of its per-block medians. Prints the load average, both
+medians (ms), their ratio gate / benchmark_app, and the ratio of each adjacent pair of blocks
+with its median (the figure a busy machine disturbs least).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,13 +41,14 @@ from gate.measure.harness import Worker, WorkerSpec
 MEMORY_LIMIT_BYTES = 16 << 30
 
 
-def gate_block(artifact: Path, task: str, inputs: Path, threads: int, runs: int) -> list[float]:
-    """Latencies (ms) of ``runs`` timed runs after 20 warm-up runs, in a fresh worker."""
+def gate_block(artifact: Path, task: str, inputs: Path, threads: int, runs: int) -> dict[str, Any]:
+    """The reply of one ``time`` request (``runs`` timed runs after 20 warm-up runs) in a
+    fresh worker: ``latencies_ms``, ``timed_call`` and ``timer_overhead_ms``."""
     worker = Worker(WorkerSpec("candidate", "openvino", artifact), task=task, inputs=inputs,
                     threads=threads, deadline=time.monotonic() + 600, memory_bytes=MEMORY_LIMIT_BYTES)
     try:
         worker.request(op="load")
-        return [float(v) for v in worker.request(op="time", warmup=20, runs=runs)["latencies_ms"]]
+        return worker.request(op="time", warmup=20, runs=runs)
     finally:
         worker.close()
 
@@ -73,9 +77,9 @@ def main() -> int:
     p.add_argument("--inputs", type=Path, required=True)
     p.add_argument("--task", required=True)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seconds", type=int, default=5, help="benchmark_app time per block")
-    p.add_argument("--runs", type=int, default=200, help="gate timed runs per block")
-    p.add_argument("--repeats", type=int, default=3, help="alternating blocks of each tool")
+    p.add_argument("--seconds", type=int, default=2, help="benchmark_app time per block")
+    p.add_argument("--runs", type=int, default=300, help="gate timed runs per block")
+    p.add_argument("--repeats", type=int, default=7, help="alternating blocks of each tool")
     args = p.parse_args()
 
     import importlib
@@ -90,20 +94,26 @@ def main() -> int:
         data_shape = ",".join(f"{k}[{','.join(str(d) for d in v.shape)}]" for k, v in feeds.items())
     gate_blocks: list[list[float]] = []
     bench_medians: list[float] = []
+    timing: dict[str, Any] = {}
     for _ in range(args.repeats):  # alternate, so a slow phase of the machine hits both tools
-        gate_blocks.append(gate_block(args.artifact, args.task, args.inputs, args.threads, args.runs))
+        reply = gate_block(args.artifact, args.task, args.inputs, args.threads, args.runs)
+        gate_blocks.append([float(v) for v in reply["latencies_ms"]])
+        timing = {k: reply[k] for k in ("timed_call", "timer_overhead_ms") if k in reply}
         bench_medians.append(benchmark_app(args.artifact / desc.entry, data_shape, args.threads,
                                            args.seconds, precision))
     gate_median = statistics.median([v for block in gate_blocks for v in block])
     bench = statistics.median(bench_medians)
     print(f"artifact: {args.artifact} ({desc.precision}, precision hint {precision}, "
-          f"{args.threads} threads, 1 stream, shape {data_shape})")
+          f"{args.threads} threads, 1 stream, shape {data_shape}); load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"gate measurement median: {gate_median:.3f} ms  (block medians "
           f"{', '.join(f'{statistics.median(b):.3f}' for b in gate_blocks)} ms; "
-          f"{sum(len(b) for b in gate_blocks)} runs)")
+          f"{sum(len(b) for b in gate_blocks)} runs; {timing})")
     print(f"benchmark_app median:    {bench:.3f} ms  (block medians "
           f"{', '.join(f'{v:.3f}' for v in bench_medians)} ms; {args.seconds} s each)")
-    print(f"ratio gate / benchmark_app: {gate_median / bench:.3f}")
+    pairs = [statistics.median(g) / b for g, b in zip(gate_blocks, bench_medians, strict=True)]
+    print(f"ratio gate / benchmark_app: {gate_median / bench:.3f}  (per adjacent block pair: "
+          f"{', '.join(f'{r:.3f}' for r in pairs)}; median {statistics.median(pairs):.3f})")
     return 0
 
 
