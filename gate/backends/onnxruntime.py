@@ -144,7 +144,7 @@ class _OrtSession:
         import numpy as np
 
         binding = self._session.io_binding()
-        arrays = {n: np.ascontiguousarray(feeds[n]) for n in self._names}
+        arrays = {n: np.array(feeds[n], order="C", copy=True) for n in self._names}  # owned by the binding
         for name, array in arrays.items():
             binding.bind_cpu_input(name, array)
         outputs = self._session.run(None, arrays)

@@ -43,17 +43,22 @@ def compiled_properties(compiled: Any) -> dict[str, Any]:
 
 
 class OvSession:
-    """A compiled model with one infer request, reused by every call; ``run`` returns a copy
-    of output 0, ``bind`` a call for timing."""
+    """A compiled model; ``bind`` gives a call for timing on one infer request reused by
+    every call, ``run`` returns a copy of output 0 from a second request, made at its first
+    use (so a ``run``, e.g. for fidelity, never changes what a bound call computes, and a
+    worker that only times never holds the second request's buffers)."""
 
     def __init__(self, compiled: Any) -> None:
         self._compiled = compiled
         self._request = compiled.create_infer_request()
+        self._run_request: Any = None
         self._names = [i.get_any_name() for i in compiled.inputs]
 
     def run(self, feeds: Mapping[str, Any]) -> Any:
-        self._request.infer({n: feeds[n] for n in self._names})
-        return self._request.get_output_tensor(0).data.copy()
+        if self._run_request is None:
+            self._run_request = self._compiled.create_infer_request()
+        self._run_request.infer({n: feeds[n] for n in self._names})
+        return self._run_request.get_output_tensor(0).data.copy()
 
     def bind(self, feeds: Mapping[str, Any]) -> Callable[[], None]:
         """A call that runs the model once on ``feeds`` set ahead of time, for timing.
@@ -66,7 +71,9 @@ class OvSession:
         import numpy as np
         import openvino as ov
 
-        arrays = {n: np.ascontiguousarray(feeds[n]) for n in self._names}
+        # private copies: the request's tensors share this memory, and a later ``run`` may
+        # write other inputs into it, which must never reach the caller's arrays
+        arrays = {n: np.array(feeds[n], order="C", copy=True) for n in self._names}
         for name, array in arrays.items():
             self._request.set_tensor(name, ov.Tensor(array, shared_memory=True))
         self._bound = arrays  # the shared memory lives as long as the session

@@ -97,9 +97,9 @@ def timed_call(session: Any, feeds: Any) -> tuple[Callable[[], object], str]:
 
 
 def timer_overhead_ms(repeats: int = 1001) -> float:
-    """Median time (ms) the timing loop itself takes around a call that does nothing: two
-    ``perf_counter_ns`` reads, a Python call and a list append. Every latency sample carries
-    it once."""
+    """Median time (ms) the timing loop itself measures around a call that does nothing (two
+    ``perf_counter_ns`` reads and a Python call): what every latency sample carries besides
+    the runtime's own time."""
     def nothing() -> None:
         return None
 

@@ -105,7 +105,8 @@ def test_alpha_spending_never_spends_more_than_alpha() -> None:
     assert levels[0] == pytest.approx(0.05 * (5 / 60) ** 2)
     # the time budget ran out at 33 rounds, between the looks at 20 and 40: that look spends
     # what the spending function allows from 20 to 33, and never more than alpha in all
-    assert 1 - look_confidence(0.95, looks, 33) == pytest.approx(spent_alpha(33 / 60, 0.05) - spent_alpha(20 / 60, 0.05))
+    between = spent_alpha(33 / 60, 0.05) - spent_alpha(20 / 60, 0.05)
+    assert 1 - look_confidence(0.95, looks, 33) == pytest.approx(between)
     assert look_confidence(0.95, [7], 7) == pytest.approx(0.95)  # one planned look: the policy's level
     with pytest.raises(ValueError):
         look_confidence(0.95, [], 5)
