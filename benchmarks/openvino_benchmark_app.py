@@ -16,7 +16,9 @@ exactly as in ``gate measure``; blocks of the two tools alternate (``--repeats``
 phase of a shared machine does not land on one side only. The gate's median is over all its
 runs, benchmark_app's is the median of its per-block medians. Prints the load average, both
 medians (ms), their ratio gate / benchmark_app, and the ratio of each adjacent pair of blocks
-with its median (the figure a busy machine disturbs least).
+with its median. Then, in this process, the same calls timed by the gate's clock and by
+OpenVINO's own (``InferRequest.latency``, :func:`same_calls`): the gate's extra time per call,
+which a busy machine cannot shift to one side.
 """
 
 from __future__ import annotations
@@ -51,6 +53,29 @@ def gate_block(artifact: Path, task: str, inputs: Path, threads: int, runs: int)
         return worker.request(op="time", warmup=20, runs=runs)
     finally:
         worker.close()
+
+
+def same_calls(artifact: Path, feeds: dict[str, np.ndarray], threads: int,
+               runs: int) -> tuple[list[float], list[float]]:
+    """The gate's timed call in this process, timed twice per call: by the gate's clock
+    (``perf_counter_ns`` around the call, as the worker times it) and by OpenVINO's own
+    (``InferRequest.latency``, the figure ``benchmark_app`` reports). Returns both lists (ms).
+    Both time the very same calls, so a busy machine cannot favour one of them."""
+    from gate.backends import get_backend
+
+    session = get_backend("openvino").open(artifact, threads)
+    call = session.bind(feeds)
+    request = session._request  # the request the bound call runs (see OvSession.bind)
+    for _ in range(20):
+        call()
+    clock = time.perf_counter_ns
+    gate_ms, own_ms = [], []
+    for _ in range(runs):
+        t0 = clock()
+        call()
+        gate_ms.append((clock() - t0) / 1e6)
+        own_ms.append(float(request.latency))
+    return gate_ms, own_ms
 
 
 def benchmark_app(xml: Path, data_shape: str, threads: int, seconds: int, precision: str) -> float:
@@ -90,7 +115,7 @@ def main() -> int:
     precision = "f32" if desc.precision == "fp32" else desc.details.get("inference_precision", "f32")
     task = importlib.import_module(get_task(args.task).module)
     with np.load(args.inputs) as data:
-        feeds = task.latency_feeds(data)
+        feeds = {k: np.asarray(v) for k, v in task.latency_feeds(data).items()}
         data_shape = ",".join(f"{k}[{','.join(str(d) for d in v.shape)}]" for k, v in feeds.items())
     gate_blocks: list[list[float]] = []
     bench_medians: list[float] = []
@@ -111,6 +136,11 @@ def main() -> int:
           f"{sum(len(b) for b in gate_blocks)} runs; {timing})")
     print(f"benchmark_app median:    {bench:.3f} ms  (block medians "
           f"{', '.join(f'{v:.3f}' for v in bench_medians)} ms; {args.seconds} s each)")
+    gate_ms, own_ms = same_calls(args.artifact, feeds, args.threads, args.runs)
+    extra_us = statistics.median(g - o for g, o in zip(gate_ms, own_ms, strict=True)) * 1000
+    print(f"same {args.runs} calls, gate clock vs InferRequest.latency: {statistics.median(gate_ms):.3f} vs "
+          f"{statistics.median(own_ms):.3f} ms, ratio {statistics.median(gate_ms) / statistics.median(own_ms):.3f}, "
+          f"median extra per call {extra_us:.1f} us")
     pairs = [statistics.median(g) / b for g, b in zip(gate_blocks, bench_medians, strict=True)]
     print(f"ratio gate / benchmark_app: {gate_median / bench:.3f}  (per adjacent block pair: "
           f"{', '.join(f'{r:.3f}' for r in pairs)}; median {statistics.median(pairs):.3f})")

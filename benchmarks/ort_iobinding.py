@@ -14,7 +14,9 @@ optimisations, spinning off), inputs and outputs bound once through IOBinding, a
 ``gate.measure.worker`` process, exactly as in ``gate measure``. Blocks of the two alternate
 (``--repeats``) so a slow phase of a shared machine does not land on one side only. Prints the
 load average, both medians (ms, over all runs of all blocks), their ratio gate / loop, and the
-ratio of each adjacent pair of blocks with its median (the figure a busy machine disturbs least).
+ratio of each adjacent pair of blocks with its median. Then, in this process, the same calls
+timed by the gate's clock and by ORT's profiler (:func:`same_calls`): the gate's extra time per
+call, which a busy machine cannot shift to one side.
 """
 
 from __future__ import annotations
@@ -49,11 +51,17 @@ def gate_block(backend: str, artifact: Path, task: str, inputs: Path, threads: i
         worker.close()
 
 
-def iobinding_session(model: Path, threads: int) -> Any:
-    """An ``InferenceSession`` with the gate's options (see the module docstring)."""
+def iobinding_session(model: Path, threads: int, profile: bool = False) -> Any:
+    """An ``InferenceSession`` with the gate's options (see the module docstring); ``profile``
+    switches ORT's profiler on (its JSON file goes to the temporary folder)."""
+    import tempfile
+
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if profile:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tempfile.gettempdir()) / "gate-bench-ort-profile")
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -81,6 +89,36 @@ def iobinding_block(sess: Any, feeds: dict[str, np.ndarray], runs: int) -> list[
         run(binding)
         out.append((clock() - t0) / 1e6)
     return out
+
+
+def same_calls(model: Path, feeds: dict[str, np.ndarray], threads: int, runs: int) -> tuple[list[float], list[float]]:
+    """The gate's timed call in this process with ONNX Runtime's profiler on, timed twice per
+    call: by the gate's clock (``perf_counter_ns`` around the call, as the worker times it)
+    and by ORT's own (the profile's ``model_run`` event). Returns both lists (ms). Both time
+    the very same calls, so a busy machine cannot favour one of them. The profiler's own cost
+    lands inside both figures alike."""
+    import json
+
+    from gate.backends.onnxruntime import _OrtSession
+
+    sess = iobinding_session(model, threads, profile=True)
+    session = _OrtSession(sess)  # the gate's session class around this profiled session
+    call = session.bind(feeds)
+    for _ in range(20):
+        call()
+    clock = time.perf_counter_ns
+    gate_ms = []
+    for _ in range(runs):
+        t0 = clock()
+        call()
+        gate_ms.append((clock() - t0) / 1e6)
+    profile = Path(sess.end_profiling())
+    try:
+        events = json.loads(profile.read_text())
+    finally:
+        profile.unlink(missing_ok=True)
+    own_ms = [e["dur"] / 1000.0 for e in events if e.get("name") == "model_run"][-runs:]
+    return gate_ms, own_ms
 
 
 def main() -> int:
@@ -122,6 +160,11 @@ def main() -> int:
           f"{', '.join(f'{v:.3f}' for v in gate_medians)} ms; {len(gate_runs)} runs; {timing})")
     print(f"ORT IOBinding loop median:  {loop_median:.3f} ms  (block medians "
           f"{', '.join(f'{v:.3f}' for v in loop_medians)} ms; {len(loop_runs)} runs)")
+    gate_ms, own_ms = same_calls(args.artifact / desc.entry, feeds, args.threads, args.runs)
+    extra_us = statistics.median(g - o for g, o in zip(gate_ms, own_ms, strict=True)) * 1000
+    print(f"same {args.runs} calls, gate clock vs ORT profiler model_run: {statistics.median(gate_ms):.3f} vs "
+          f"{statistics.median(own_ms):.3f} ms, ratio {statistics.median(gate_ms) / statistics.median(own_ms):.3f}, "
+          f"median extra per call {extra_us:.1f} us")
     pairs = [g / lo for g, lo in zip(gate_medians, loop_medians, strict=True)]
     print(f"ratio gate / ORT IOBinding loop: {gate_median / loop_median:.3f}  (per adjacent block pair: "
           f"{', '.join(f'{r:.3f}' for r in pairs)}; median {statistics.median(pairs):.3f})")
