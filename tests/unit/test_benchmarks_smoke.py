@@ -55,6 +55,7 @@ def test_ort_iobinding_prints_the_ratio(tmp_path: Path) -> None:
     ratio = re.search(r"ratio gate / ORT IOBinding loop: ([0-9.]+)", out)
     assert ratio is not None and float(ratio.group(1)) > 0, out
     assert "'timed_call': 'bind'" in out, out  # the worker timed the IOBinding call, not run()
+    assert re.search(r"ORT profiler model_run: .* median extra per call -?[0-9.]+ us", out), out
 
 
 def smollm2_gguf() -> Path:
@@ -94,3 +95,4 @@ def test_openvino_benchmark_app_prints_the_ratio(tmp_path: Path) -> None:
     ratio = re.search(r"ratio gate / benchmark_app: ([0-9.]+)", out)
     assert ratio is not None and float(ratio.group(1)) > 0, out
     assert "'timed_call': 'bind'" in out, out
+    assert re.search(r"InferRequest.latency: .* median extra per call -?[0-9.]+ us", out), out
