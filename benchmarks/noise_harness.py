@@ -4,11 +4,14 @@ Simulates the measure stage and `gate decide` (gate.verdict.synthetic) many time
 speed-ups around a 2.0x threshold, under per-sample noise and per-round drift, and prints per
 true ratio: the verdict mix, the false-pass rate (PASS when truth < threshold), the
 false-block rate (FAIL or INCONCLUSIVE when truth > threshold), the flap rate (the chance two
-reruns of the same truth disagree: 1 - sum of squared verdict shares) and the mean rounds to
-a decision. For comparison it prints the same rates for a naive gate that compares one p50
-ratio from 5 rounds with the threshold, as gates without intervals do.
+reruns of the same truth disagree: 1 - sum of squared verdict shares), the mean rounds to a
+decision and the seconds of measurement they stand for (mean and most): rounds x (10 warm-up
++ 20 timed runs) x (baseline ms + candidate ms), the manifest's default warm-up and round size
+on a 17 ms baseline. The procedure's budget and resamples are the policy's defaults
+(:class:`gate.config.policy.Statistics`). For comparison it prints the same rates for a naive
+gate that compares one p50 ratio from 5 rounds with the threshold, as gates without intervals do.
 
-    python benchmarks/noise_harness.py [--runs 100] [--noise 0.2] [--drift 0.1]
+    python benchmarks/noise_harness.py [--runs 100] [--noise 0.2] [--drift 0.1] [--seed 0]
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from collections import Counter
 
 import numpy as np
 
+from gate.config.policy import Statistics
 from gate.verdict.synthetic import simulate
+
+BASE_MS, WARMUP, PER_ROUND = 17.0, 10, 20
+
+
+def seconds(rounds: int, truth: float) -> float:
+    """Seconds of measurement ``rounds`` rounds stand for (see the module docstring)."""
+    return rounds * (WARMUP + PER_ROUND) * (BASE_MS + BASE_MS / truth) / 1000.0
 
 
 def naive(true_speedup: float, noise: float, drift: float, seed: int) -> str:
@@ -45,20 +56,28 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--noise", type=float, default=0.2)
     parser.add_argument("--drift", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0, help="first seed; runs use seed .. seed + runs - 1")
     args = parser.parse_args()
-    print(f"threshold 2.0x, {args.runs} runs per truth, sample noise sigma {args.noise}, round drift sigma {args.drift}")
-    print(f"{'truth':>6} | {'edge-gate verdicts':<34} {'f-pass':>6} {'f-block':>7} {'flap':>5} {'rounds':>6} | "
-          f"{'naive f-pass':>12} {'f-block':>7} {'flap':>5}")
+    st = Statistics()
+    print(f"threshold 2.0x, {args.runs} runs per truth (seeds {args.seed}..{args.seed + args.runs - 1}), sample "
+          f"noise sigma {args.noise}, round drift sigma {args.drift}, {PER_ROUND} runs a round, at most "
+          f"{st.max_rounds} rounds, {st.resamples} resamples, confidence {st.confidence}")
+    print(f"{'truth':>6} | {'edge-gate verdicts':<34} {'f-pass':>6} {'f-block':>7} {'flap':>5} {'rounds':>6} "
+          f"{'sim s':>6} {'max s':>6} | {'naive f-pass':>12} {'f-block':>7} {'flap':>5}")
     t0 = time.perf_counter()
+    seeds = range(args.seed, args.seed + args.runs)
     for truth in (1.5, 1.6, 1.8, 1.9, 2.0, 2.1, 2.2, 2.5, 3.0):
-        outs = [simulate(truth, noise=args.noise, drift=args.drift, seed=s, resamples=1000) for s in range(args.runs)]
+        outs = [simulate(truth, noise=args.noise, drift=args.drift, seed=s, resamples=st.resamples,
+                         max_rounds=st.max_rounds, confidence=st.confidence) for s in seeds]
         verdicts = [o.verdict.value for o in outs]
         fp, fb, flap = rates(verdicts, truth, 2.0)
         mix = ", ".join(f"{k} {v}" for k, v in sorted(Counter(verdicts).items()))
-        nv = [naive(truth, args.noise, args.drift, s) for s in range(args.runs)]
+        nv = [naive(truth, args.noise, args.drift, s) for s in seeds]
         nfp, nfb, nflap = rates(nv, truth, 2.0)
         rounds = float(np.mean([o.rounds for o in outs]))
-        print(f"{truth:>6.2f} | {mix:<34} {fp:>6.2f} {fb:>7.2f} {flap:>5.2f} {rounds:>6.1f} | "
+        secs = [seconds(o.rounds, truth) for o in outs]
+        print(f"{truth:>6.2f} | {mix:<34} {fp:>6.2f} {fb:>7.2f} {flap:>5.2f} {rounds:>6.1f} "
+              f"{float(np.mean(secs)):>6.1f} {max(secs):>6.1f} | "
               f"{nfp:>12.2f} {nfb:>7.2f} {nflap:>5.2f}")
     print(f"({time.perf_counter() - t0:.0f} s)")
 

@@ -14,13 +14,17 @@ one stream, CPU pinning off (the gate sets the latency hint; benchmark_app only 
 real latency input). The gate's figure comes from a fresh ``gate.measure.worker`` process,
 exactly as in ``gate measure``; blocks of the two tools alternate (``--repeats``) so a slow
 phase of a shared machine does not land on one side only. The gate's median is over all its
-runs, benchmark_app's is the median of its per-block medians. Prints both medians (ms)
-and their ratio gate / benchmark_app.
+runs, benchmark_app's is the median of its per-block medians. Prints the load average, both
+medians (ms), their ratio gate / benchmark_app, and the ratio of each adjacent pair of blocks
+with its median. Then, in this process, the same calls timed by the gate's clock and by
+OpenVINO's own (``InferRequest.latency``, :func:`same_calls`): the gate's extra time per call,
+which a busy machine cannot shift to one side.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,15 +43,39 @@ from gate.measure.harness import Worker, WorkerSpec
 MEMORY_LIMIT_BYTES = 16 << 30
 
 
-def gate_block(artifact: Path, task: str, inputs: Path, threads: int, runs: int) -> list[float]:
-    """Latencies (ms) of ``runs`` timed runs after 20 warm-up runs, in a fresh worker."""
+def gate_block(artifact: Path, task: str, inputs: Path, threads: int, runs: int) -> dict[str, Any]:
+    """The reply of one ``time`` request (``runs`` timed runs after 20 warm-up runs) in a
+    fresh worker: ``latencies_ms``, ``timed_call`` and ``timer_overhead_ms``."""
     worker = Worker(WorkerSpec("candidate", "openvino", artifact), task=task, inputs=inputs,
                     threads=threads, deadline=time.monotonic() + 600, memory_bytes=MEMORY_LIMIT_BYTES)
     try:
         worker.request(op="load")
-        return [float(v) for v in worker.request(op="time", warmup=20, runs=runs)["latencies_ms"]]
+        return worker.request(op="time", warmup=20, runs=runs)
     finally:
         worker.close()
+
+
+def same_calls(artifact: Path, feeds: dict[str, np.ndarray], threads: int,
+               runs: int) -> tuple[list[float], list[float]]:
+    """The gate's timed call in this process, timed twice per call: by the gate's clock
+    (``perf_counter_ns`` around the call, as the worker times it) and by OpenVINO's own
+    (``InferRequest.latency``, the figure ``benchmark_app`` reports). Returns both lists (ms).
+    Both time the very same calls, so a busy machine cannot favour one of them."""
+    from gate.backends import get_backend
+
+    session = get_backend("openvino").open(artifact, threads)
+    call = session.bind(feeds)
+    request = session._request  # the request the bound call runs (see OvSession.bind)
+    for _ in range(20):
+        call()
+    clock = time.perf_counter_ns
+    gate_ms, own_ms = [], []
+    for _ in range(runs):
+        t0 = clock()
+        call()
+        gate_ms.append((clock() - t0) / 1e6)
+        own_ms.append(float(request.latency))
+    return gate_ms, own_ms
 
 
 def benchmark_app(xml: Path, data_shape: str, threads: int, seconds: int, precision: str) -> float:
@@ -73,9 +102,9 @@ def main() -> int:
     p.add_argument("--inputs", type=Path, required=True)
     p.add_argument("--task", required=True)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seconds", type=int, default=5, help="benchmark_app time per block")
-    p.add_argument("--runs", type=int, default=200, help="gate timed runs per block")
-    p.add_argument("--repeats", type=int, default=3, help="alternating blocks of each tool")
+    p.add_argument("--seconds", type=int, default=2, help="benchmark_app time per block")
+    p.add_argument("--runs", type=int, default=300, help="gate timed runs per block")
+    p.add_argument("--repeats", type=int, default=7, help="alternating blocks of each tool")
     args = p.parse_args()
 
     import importlib
@@ -86,24 +115,35 @@ def main() -> int:
     precision = "f32" if desc.precision == "fp32" else desc.details.get("inference_precision", "f32")
     task = importlib.import_module(get_task(args.task).module)
     with np.load(args.inputs) as data:
-        feeds = task.latency_feeds(data)
+        feeds = {k: np.asarray(v) for k, v in task.latency_feeds(data).items()}
         data_shape = ",".join(f"{k}[{','.join(str(d) for d in v.shape)}]" for k, v in feeds.items())
     gate_blocks: list[list[float]] = []
     bench_medians: list[float] = []
+    timing: dict[str, Any] = {}
     for _ in range(args.repeats):  # alternate, so a slow phase of the machine hits both tools
-        gate_blocks.append(gate_block(args.artifact, args.task, args.inputs, args.threads, args.runs))
+        reply = gate_block(args.artifact, args.task, args.inputs, args.threads, args.runs)
+        gate_blocks.append([float(v) for v in reply["latencies_ms"]])
+        timing = {k: reply[k] for k in ("timed_call", "timer_overhead_ms") if k in reply}
         bench_medians.append(benchmark_app(args.artifact / desc.entry, data_shape, args.threads,
                                            args.seconds, precision))
     gate_median = statistics.median([v for block in gate_blocks for v in block])
     bench = statistics.median(bench_medians)
     print(f"artifact: {args.artifact} ({desc.precision}, precision hint {precision}, "
-          f"{args.threads} threads, 1 stream, shape {data_shape})")
+          f"{args.threads} threads, 1 stream, shape {data_shape}); load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"gate measurement median: {gate_median:.3f} ms  (block medians "
           f"{', '.join(f'{statistics.median(b):.3f}' for b in gate_blocks)} ms; "
-          f"{sum(len(b) for b in gate_blocks)} runs)")
+          f"{sum(len(b) for b in gate_blocks)} runs; {timing})")
     print(f"benchmark_app median:    {bench:.3f} ms  (block medians "
           f"{', '.join(f'{v:.3f}' for v in bench_medians)} ms; {args.seconds} s each)")
-    print(f"ratio gate / benchmark_app: {gate_median / bench:.3f}")
+    gate_ms, own_ms = same_calls(args.artifact, feeds, args.threads, args.runs)
+    extra_us = statistics.median(g - o for g, o in zip(gate_ms, own_ms, strict=True)) * 1000
+    print(f"same {args.runs} calls, gate clock vs InferRequest.latency: {statistics.median(gate_ms):.3f} vs "
+          f"{statistics.median(own_ms):.3f} ms, ratio {statistics.median(gate_ms) / statistics.median(own_ms):.3f}, "
+          f"median extra per call {extra_us:.1f} us")
+    pairs = [statistics.median(g) / b for g, b in zip(gate_blocks, bench_medians, strict=True)]
+    print(f"ratio gate / benchmark_app: {gate_median / bench:.3f}  (per adjacent block pair: "
+          f"{', '.join(f'{r:.3f}' for r in pairs)}; median {statistics.median(pairs):.3f})")
     return 0
 
 

@@ -23,7 +23,14 @@ __all__ = ["ARTIFACT_FILE", "Artifact", "Backend", "BuildContext", "FileRecord",
 
 
 class Session(Protocol):
-    """An artifact opened for inference. ``run`` takes named int64/float32 arrays."""
+    """An artifact opened for inference. ``run`` takes named int64/float32 arrays.
+
+    A session may also offer ``bind(feeds) -> Callable[[], object]``: the feeds bound to the
+    runtime once (ONNX Runtime IOBinding, an OpenVINO infer request's tensors) and a call
+    that runs the model on them and nothing else. The measurement worker times that call
+    when it exists, else ``run`` (:func:`gate.measure.worker.timed_call`); outputs for
+    fidelity always come from ``run`` on the same session.
+    """
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
         """Run once and return the first output (e.g. embeddings of shape [batch, dim])."""

@@ -81,7 +81,7 @@ class Statistics(Strict):
     resamples: int = Field(default=2000, ge=200, le=100_000)
     seed: int = Field(default=0, ge=0)
     time_budget_s: float = Field(default=60.0, ge=0.0, le=3600.0)
-    max_rounds: int = Field(default=30, ge=1, le=1000)
+    max_rounds: int = Field(default=60, ge=1, le=1000)
     inconclusive: Literal["block", "warn", "neutral"] = "block"
 
 

@@ -82,6 +82,8 @@ class Side(BaseModel):
     load_s: float | None = None
     fingerprint: Fingerprint
     runtime: dict[str, Any] = Field(default_factory=dict)
+    #: the timed call (``bind`` or ``run``) and the timer's own overhead in ms (``timer_overhead_ms``)
+    timing: dict[str, Any] = Field(default_factory=dict)
     load_test: dict[str, Any] | None = None
     llm: dict[str, Any] | None = None
     #: classifiers: the spread of top-1 classes (``top_class``, ``top_share``, ``items``,

@@ -121,6 +121,8 @@ def build_document(loaded: Any, target: Any, task: Any, settings: dict[str, Any]
             "load_s": side["load_s"],
             "fingerprint": side["fingerprint"],
             "runtime": side["runtime"],
+            # the call the latency samples timed and the timer's own overhead (ms)
+            "timing": side.get("timing", {}),
         }
         if role in scored["predictions"]:
             sides[role]["predictions"] = scored["predictions"][role]

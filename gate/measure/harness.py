@@ -165,7 +165,8 @@ def measure_pair(
     before-load), each the median over the fresh processes, ``memory_samples`` (per process),
     ``load_s``, ``versions``, ``fingerprint`` (read by each worker on the machine it runs on),
     ``runs`` (the task's per-run records, in round order) and ``output`` (the task's JSON from
-    the first timed run). ``outputs`` are ``.npy`` files in
+    the first timed run), ``timing`` (the timed call and the timer's overhead in ms, from the
+    last round; :func:`gate.tasks.protocol.timed_call`). ``outputs`` are ``.npy`` files in
     ``output_dir``, a temporary folder the caller removes.
 
     Raises:
@@ -182,6 +183,7 @@ def measure_pair(
     samples: dict[str, list[list[float]]] = {role: [] for role in specs}
     runs: dict[str, list[dict[str, float]]] = {role: [] for role in specs}
     first_output: dict[str, Any] = {}
+    timing: dict[str, dict[str, Any]] = {role: {} for role in specs}
 
     def one_round(r: int) -> None:
         order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
@@ -190,6 +192,7 @@ def measure_pair(
             samples[role].append(reply["latencies_ms"])
             runs[role].extend(reply.get("runs") or [])
             first_output.setdefault(role, reply.get("output"))
+            timing[role] = {k: reply[k] for k in ("timed_call", "timer_overhead_ms") if k in reply}
         if progress is not None:
             progress(f"round {r + 1}: " + ", ".join(
                 f"{role} median {statistics.median(s[-1]):.2f} ms" for role, s in samples.items()))
@@ -252,6 +255,7 @@ def measure_pair(
             "runtime": loads[role].get("runtime", {}),
             "runs": runs[role],
             "output": first_output.get(role),
+            "timing": timing[role],
         }
         if role in under_load:
             lt = under_load[role]

@@ -12,8 +12,10 @@ Run as ``python -m gate.measure.worker --backend B --artifact DIR --inputs NPZ -
 * ``{"op": "time", "warmup": W, "runs": N}``: the task's timed request
   (:meth:`gate.tasks.protocol.Task.time`): W untimed then N timed runs on the fixed latency
   input; replies ``latencies_ms`` (wall clock, ``perf_counter_ns``: one per run for a tensor
-  task, one per decode step for text generation), ``runs`` (per-run records, possibly empty)
-  and ``output`` (JSON from the first timed run, e.g. generated token ids, or null).
+  task, one per decode step for text generation), ``runs`` (per-run records, possibly empty),
+  ``output`` (JSON from the first timed run, e.g. generated token ids, or null), the timed
+  call (``bind``: inputs bound once and only the runtime's call timed, else ``run``) and the
+  timer's own overhead in ms (:func:`gate.tasks.protocol.timer_overhead_ms`, not subtracted).
 * ``{"op": "load_test", "concurrency": N, "duration_s": T}``: N threads send requests back
   to back for T seconds; replies every request's ``latencies_ms`` and ``wall_s``.
 * ``{"op": "peak"}``: replies ``peak_rss_bytes``, the OS's high-water mark for this process
@@ -88,6 +90,7 @@ def load_test(session: Any, feeds: Any, concurrency: int, duration_s: float) -> 
     return {"latencies_ms": [x for r in results for x in r], "wall_s": time.perf_counter() - t0}
 
 
+
 def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None:
     import numpy as np
 
@@ -120,7 +123,8 @@ def serve(args: argparse.Namespace, proto_in: TextIO, proto_out: TextIO) -> None
                    "runtime": runtime})
         elif op == "time":
             timed = task.time(session, inputs, int(req["warmup"]), int(req["runs"]))
-            reply({"latencies_ms": timed.latencies_ms, "runs": timed.runs, "output": timed.output})
+            reply({"latencies_ms": timed.latencies_ms, "runs": timed.runs, "output": timed.output,
+                   "timed_call": timed.timed_call, "timer_overhead_ms": timed.timer_overhead_ms})
         elif op == "load_test":
             reply(load_test(session, task.latency_feeds(inputs), int(req["concurrency"]), float(req["duration_s"])))
         elif op == "peak":

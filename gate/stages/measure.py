@@ -18,23 +18,25 @@ from typing import Any
 from gate.errors import ExitCode, GateError
 
 
-def undecided(policy: Any, batch_size: int, looks: int) -> Any:
+def undecided(policy: Any, batch_size: int, looks: list[int]) -> Any:
     """A ``more_rounds`` callback: True while a latency rule's interval straddles its bound.
 
-    Computes the same interval as ``gate decide`` will (same confidence per look, resamples
-    and seed), so the look that stops the measurement and the verdict agree.
+    Computes the same interval as ``gate decide`` will (same confidence at each look, from
+    the planned ``looks`` and the rounds taken, same resamples and seed), so the look that
+    stops the measurement and the verdict agree.
     """
-    from gate.verdict.intervals import LATENCY_METRICS, judge_interval, per_look_confidence, rule_interval
+    from gate.verdict.intervals import LATENCY_METRICS, judge_interval, rule_interval
     from gate.verdict.rules import Verdict
 
     rules = [r for r in policy.policy.rules if r.metric in LATENCY_METRICS]
     st = policy.policy.statistics
-    level = per_look_confidence(st.confidence, looks)
 
     def more(samples: dict[str, list[list[float]]]) -> bool:
-        doc = {"samples": {"latency_rounds_ms": samples}, "settings": {"batch_size": batch_size}}
+        doc = {"samples": {"latency_rounds_ms": samples},
+               "settings": {"batch_size": batch_size, "looks_planned": looks}}
         for rule in rules:
-            iv = rule_interval(rule, rule.metric, doc, {}, confidence=level, resamples=st.resamples, seed=st.seed)
+            iv = rule_interval(rule, rule.metric, doc, {}, confidence=st.confidence, resamples=st.resamples,
+                               seed=st.seed)
             if judge_interval(rule, iv) is Verdict.INCONCLUSIVE:
                 return True
         return False
@@ -108,7 +110,7 @@ def _measure(loaded: Any, policy: Any, target: Any, root: Path, limits: Any, max
             timed_runs=timed_runs, rounds=s.rounds, batch_size=m.input.batch_size,
             timeout_s=limits.timeout_s, memory_bytes=limits.memory_bytes, memory_processes=s.memory_processes,
             load_test=(s.load_test.concurrency, s.load_test.duration_s) if s.load_test else None,
-            more_rounds=undecided(policy, m.input.batch_size, len(looks)),
+            more_rounds=undecided(policy, m.input.batch_size, looks),
             time_budget_s=policy.policy.statistics.time_budget_s, max_rounds=max_rounds,
             progress=progress.log,
         )

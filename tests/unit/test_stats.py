@@ -11,10 +11,12 @@ from gate.config.policy import Rule
 from gate.verdict.intervals import (
     Interval,
     judge_interval,
+    look_confidence,
     look_schedule,
     paired_interval,
     per_look_confidence,
     rounds_interval,
+    spent_alpha,
 )
 from gate.verdict.rules import Verdict
 from gate.verdict.synthetic import simulate
@@ -92,3 +94,31 @@ def test_looks_double_and_split_alpha() -> None:
     assert look_schedule(5, 30) == [5, 10, 20, 30]
     assert look_schedule(5, 5) == [5]
     assert per_look_confidence(0.95, 4) == pytest.approx(0.9875)
+
+
+def test_alpha_spending_never_spends_more_than_alpha() -> None:
+    looks = look_schedule(5, 60)
+    assert looks == [5, 10, 20, 40, 60]
+    levels = [1 - look_confidence(0.95, looks, n) for n in looks]
+    assert sum(levels) == pytest.approx(0.05)  # the union bound telescopes to alpha
+    assert levels == sorted(levels)  # little early, most at the last look
+    assert levels[0] == pytest.approx(0.05 * (5 / 60) ** 2)
+    # the time budget ran out at 33 rounds, between the looks at 20 and 40: that look spends
+    # what the spending function allows from 20 to 33, and never more than alpha in all
+    between = spent_alpha(33 / 60, 0.05) - spent_alpha(20 / 60, 0.05)
+    assert 1 - look_confidence(0.95, looks, 33) == pytest.approx(between)
+    assert look_confidence(0.95, [7], 7) == pytest.approx(0.95)  # one planned look: the policy's level
+    with pytest.raises(ValueError):
+        look_confidence(0.95, [], 5)
+
+
+def test_a_level_the_resamples_cannot_resolve_decides_nothing() -> None:
+    rng = np.random.default_rng(3)
+    base = [list(20 * rng.lognormal(0, 0.05, 20)) for _ in range(5)]
+    cand = [list(5 * rng.lognormal(0, 0.05, 20)) for _ in range(5)]
+    # 4x faster, clearly; but a 99.99% interval from 1000 resamples would be their extremes
+    iv = rounds_interval("speedup", base, cand, 50, confidence=0.9999, resamples=1000, seed=0)
+    rule = Rule(id="r", metric="latency_p50_ms", compare="speedup", min=2.0)
+    assert judge_interval(rule, iv) is Verdict.INCONCLUSIVE
+    assert judge_interval(rule, rounds_interval("speedup", base, cand, 50, confidence=0.99, resamples=1000,
+                                                seed=0)) is Verdict.PASS
