@@ -1,6 +1,6 @@
 """The `gate` command line: parse, dispatch to one command module, map errors to exit codes.
 
-This is the one place where exceptions become messages and exit codes (shared/STYLE.md):
+This is the one place where exceptions become messages and exit codes:
 a :class:`~gate.errors.GateError` prints ``error: <message>`` on one line (control characters
 shown escaped, :func:`~gate.reports.escaping.one_line`, so quoted input cannot start a workflow
 command) and exits with its

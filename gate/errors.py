@@ -1,8 +1,7 @@
 """The one exception hierarchy of edge-gate and the exit-code contract.
 
 Every error the gate raises on purpose is a :class:`GateError`. Exactly one top-level handler
-(:func:`gate.cli.main`) turns it into a one-line message and an exit code. The contract
-(shared/STYLE.md):
+(:func:`gate.cli.main`) turns it into a one-line message and an exit code. The contract:
 
 * 0: the policy passed;
 * 1: the policy failed (the pull request is blocked);

@@ -20,7 +20,7 @@ server that trickles bytes cannot hold the job; an answer that is not the JSON e
 (an HTML error page with status 200) is a skip, not a crash.
 
 A comment is a courtesy, never the verdict: a pull request from a fork gets a read-only token
-and a 403 (shared/cases C21), and any HTTP or network failure is returned as ``skipped`` with
+and a 403 (a fork's read-only token), and any HTTP or network failure is returned as ``skipped`` with
 its reason, so the check's outcome never depends on it; the job summary carries the report.
 """
 

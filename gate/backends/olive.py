@@ -19,7 +19,7 @@ Recipe -> Olive passes (Olive 0.13 pass names, https://microsoft.github.io/Olive
 The output is ONNX, so measurement opens it with ONNX Runtime's session logic
 (:meth:`gate.backends.onnxruntime.OnnxRuntimeBackend.open`). Olive runs offline on local ONNX
 models; ``CI=true`` is set before it is imported, since offline it otherwise waits ~10 s at
-exit retrying telemetry (shared/DEPS.md).
+exit retrying telemetry.
 """
 
 from __future__ import annotations

@@ -5,12 +5,12 @@ Recipes (``method``):
 * ``dynamic``: weights quantized to INT8 ahead of time, activations quantized at run time
   (``onnxruntime.quantization.quantize_dynamic``). No calibration data.
 * ``static``: QDQ format with activations calibrated on ``calibration_size`` eval items
-  (``quantize_static``, MinMax). Seen here on a transformer (shared/DEPS.md): slower than fp32
+  (``quantize_static``, MinMax). Seen here on a transformer: slower than fp32
   and much less faithful with default settings; measure before choosing it.
 
 Sessions are opened with ``session.intra_op.allow_spinning=0`` for baseline and candidate
-alike: spinning intra-op threads of one session slow the next one measured in the same job
-(shared/DEPS.md), and the measurement alternates them.
+alike: spinning intra-op threads of one session slow the next one measured in the same job,
+and the measurement alternates them.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ artifact another backend built) or the task's PyTorch module. The fp32 IR is sav
 ``compress_to_fp16=False`` (``ov.save_model`` halves weights to FP16 by default) and every
 artifact is compiled with ``INFERENCE_PRECISION_HINT`` set explicitly: on CPUs with
 avx512_bf16 (these machines) the CPU plugin's default is bf16, so an fp32 "baseline" would
-silently run in bf16 (shared/DEPS.md). The precision, streams and threads the compiled model
+silently run in bf16. The precision, streams and threads the compiled model
 reports back are recorded with every measurement, and an fp32 artifact that compiles to
 anything but f32 is an error.
 

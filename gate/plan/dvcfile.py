@@ -186,7 +186,7 @@ def ensure_dvc_config(root: Path) -> bool:
     """Turn DVC's analytics and update checks off in ``.dvc/config`` (when DVC is set up).
 
     Every DVC command otherwise spawns an analytics daemon and checks for updates, which
-    stalls or fails on runners without internet (shared/DEPS.md). Returns True when the file
+    stalls or fails on runners without internet. Returns True when the file
     changed.
     """
     import configparser

