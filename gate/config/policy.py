@@ -24,8 +24,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from gate.config.manifest import Name
 from gate.config.schema import Strict, Version, parse, sha256_file
+from gate.config.sections import Name
 from gate.config.yamlio import Located, load_yaml
 from gate.documents import GENERIC_METRICS as _GENERIC_METRICS
 from gate.errors import ConfigError

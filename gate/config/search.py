@@ -118,7 +118,7 @@ def _validate(doc: Located, model: type[Strict], at: DocPath, spec: SearchSpec, 
 
 
 def expand(doc: Located, targets: list[Any], recipe_model: Any) -> tuple[list[Any], list[DocPath], dict[str, Search]]:
-    """Replace each target (a :class:`gate.config.manifest.Target`) with ``search:`` by its
+    """Replace each target (a :class:`gate.config.sections.Target`) with ``search:`` by its
     candidates (see the module docstring).
 
     ``recipe_model(backend_name, location)`` returns the backend's recipe class. Returns the

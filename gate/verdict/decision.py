@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from gate import layout
-from gate.config.manifest import LoadedManifest, Target
+from gate.config.manifest import LoadedManifest
 from gate.config.policy import LoadedPolicy, Rule
 from gate.config.schema import sha256_file
+from gate.config.sections import Target
 from gate.documents import (
     DECISION_SCHEMA,
     Decision,

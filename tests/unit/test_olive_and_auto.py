@@ -9,7 +9,8 @@ import pytest
 from gate.backends import available
 from gate.backends.autoselect import TABLE, choose_backend
 from gate.backends.olive import OliveRecipe, workflow_config
-from gate.config.manifest import Target, load_manifest, resolve_auto
+from gate.config.manifest import load_manifest, resolve_auto
+from gate.config.sections import Target
 from gate.errors import ConfigError
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "manifests"
