@@ -18,12 +18,11 @@ that use them. Tests inject fakes with :func:`register`, the same registry the r
 
 from __future__ import annotations
 
-import importlib
-import os
-from importlib.metadata import PackageNotFoundError, entry_points, version
+from importlib.metadata import PackageNotFoundError, version
 
 from gate.backends.base import Backend
 from gate.errors import ConfigError
+from gate.plugins import load_ref, plugin_refs
 
 GROUP = "edge_gate.backends"
 ENV_VAR = "EDGE_GATE_BACKENDS"
@@ -49,18 +48,9 @@ def _load_entry_points() -> None:
     if _loaded:
         return
     _loaded = True
-    refs = dict(BUILTIN)
-    for ep in entry_points(group=GROUP):
-        refs.setdefault(ep.name, ep.value)
-    for item in filter(None, os.environ.get(ENV_VAR, "").split(",")):
-        name, sep, ref = item.strip().partition("=")
-        if not sep or ":" not in ref:
-            raise ConfigError(f"{ENV_VAR}: {item!r} is not name=module:attribute")
-        refs[name] = ref
-    for name, ref in refs.items():
+    for name, ref in plugin_refs(BUILTIN, GROUP, ENV_VAR).items():
         if name not in _registry:
-            module, _, attr = ref.partition(":")
-            register(getattr(importlib.import_module(module), attr))
+            register(load_ref(ref))
 
 
 def available() -> list[str]:

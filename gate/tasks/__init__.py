@@ -18,11 +18,8 @@ registry.
 
 from __future__ import annotations
 
-import importlib
-import os
-from importlib.metadata import entry_points
-
 from gate.errors import ConfigError
+from gate.plugins import load_ref, plugin_refs
 from gate.tasks.protocol import Task
 
 GROUP = "edge_gate.tasks"
@@ -54,18 +51,9 @@ def _load() -> None:
     if _loaded:
         return
     _loaded = True
-    refs = dict(BUILTIN)
-    for ep in entry_points(group=GROUP):
-        refs.setdefault(ep.name, ep.value)
-    for item in filter(None, os.environ.get(ENV_VAR, "").split(",")):
-        name, sep, ref = item.strip().partition("=")
-        if not sep or ":" not in ref:
-            raise ConfigError(f"{ENV_VAR}: {item!r} is not name=module:attribute")
-        refs[name] = ref
-    for name, ref in refs.items():
+    for name, ref in plugin_refs(BUILTIN, GROUP, ENV_VAR).items():
         if name not in _registry:
-            module, _, attr = ref.partition(":")
-            task = getattr(importlib.import_module(module), attr)
+            task = load_ref(ref)
             if task.name != name:
                 raise ConfigError(f"task reference {name}={ref} names a task called {task.name!r}")
             register(task)
