@@ -29,7 +29,8 @@ def require_protected_branch(root: Path, branch: str | None, action: str) -> str
     """Refuse ``action`` (promote, rollback) unless it runs on the protected branch.
 
     The branch is taken from facts a pull request's author cannot set. In GitHub Actions
-    (``GITHUB_ACTIONS=true``): the event must be a ``push`` (``GITHUB_EVENT_NAME``) to
+    (``GITHUB_ACTIONS=true``, or ``GITHUB_EVENT_NAME`` or ``GITHUB_REF`` set): the event must
+    be a ``push`` (``GITHUB_EVENT_NAME``) to
     ``refs/heads/<branch>`` (``GITHUB_REF``), or to a branch GitHub marks protected
     (``GITHUB_REF_PROTECTED``). ``GITHUB_HEAD_REF`` is never read: it is the name of the pull
     request's source branch, which its author chooses (a fork's branch may be called ``main``).
@@ -43,7 +44,11 @@ def require_protected_branch(root: Path, branch: str | None, action: str) -> str
     """
     name = branch or os.environ.get("GATE_PROTECTED_BRANCH") or DEFAULT_PROTECTED_BRANCH
     hint = "--branch names another protected branch"
-    if os.environ.get("GITHUB_ACTIONS") == "true":
+    # Any GitHub event fact in the environment counts: a runner that leaves GITHUB_ACTIONS out
+    # must not fall back to the checked-out branch (a pull request's merge checkout can be
+    # made on a branch called main).
+    env = os.environ
+    if env.get("GITHUB_ACTIONS") == "true" or env.get("GITHUB_EVENT_NAME") or env.get("GITHUB_REF"):
         event, ref = os.environ.get("GITHUB_EVENT_NAME", ""), os.environ.get("GITHUB_REF", "")
         if event != "push":
             raise PromotionRefused(f"gate {action} runs on a push to the protected branch {name!r}; "

@@ -52,6 +52,19 @@ def test_a_fork_branch_called_main_never_promotes(repo: Path, monkeypatch: pytes
     assert exc.value.exit_code == ExitCode.BLOCKED
 
 
+def test_github_event_facts_count_without_github_actions(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same pull-request facts with GITHUB_ACTIONS unset fell back to the checked-out
+    branch (main) and promoted: any GitHub event fact makes the event decide."""
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request")
+    monkeypatch.setenv("GITHUB_REF", "refs/pull/7/merge")
+    monkeypatch.setenv("GITHUB_HEAD_REF", "main")
+    with pytest.raises(PromotionRefused, match=r"this is a 'pull_request' event"):
+        require_protected_branch(repo, None, "promote")
+    monkeypatch.delenv("GITHUB_EVENT_NAME")
+    with pytest.raises(PromotionRefused):
+        require_protected_branch(repo, None, "rollback")
+
+
 @pytest.mark.parametrize(("event", "ref", "protected", "allowed"), [
     ("push", "refs/heads/main", "", True),
     ("push", "refs/heads/release", "true", True),  # GitHub says the pushed branch is protected
