@@ -32,6 +32,7 @@ backend's defaults (they would be one measurement twice), and more than :data:`M
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -145,11 +146,12 @@ def expand(doc: Located, targets: list[Any], recipe_model: Any) -> tuple[list[An
             if not values:
                 raise ConfigError(f"search grid axis {axis!r} has no values",
                                   location=doc.where((*at, "search", "grid", axis)))
-        merged = _combinations(spec)
-        if len(merged) > MAX_CANDIDATES:
-            raise ConfigError(f"search of {target.name!r} expands to {len(merged)} candidates; at most "
+        count = len(spec.recipes) * math.prod(len(v) for v in spec.grid.values())
+        if count > MAX_CANDIDATES:  # counted before expanding: a 10^12-point grid is refused, not built
+            raise ConfigError(f"search of {target.name!r} expands to {count} candidates; at most "
                               f"{MAX_CANDIDATES}", location=doc.where((*at, "search")),
                               hint="split it into several targets or trim the grid")
+        merged = _combinations(spec)
         if len(candidate_name(target.name, len(merged))) > 63:
             raise ConfigError(f"target name {target.name!r} is too long for its candidates' names "
                               f"({candidate_name(target.name, len(merged))!r} exceeds 63 characters)",

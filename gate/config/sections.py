@@ -118,9 +118,11 @@ class MeasureSpec(Strict):
     ratio compares the later rounds with the earlier ones, so one round measures neither.
     """
 
-    warmup_runs: int = Field(default=10, ge=1)
-    timed_runs: int = Field(default=100, ge=50)
-    rounds: int = Field(default=5, ge=2)
+    # upper bounds keep a typo (or a hostile manifest) from planning a measurement that never
+    # ends: 1,000,000 timed runs of a 1 ms model is already ~17 minutes per side
+    warmup_runs: int = Field(default=10, ge=1, le=10_000)
+    timed_runs: int = Field(default=100, ge=50, le=1_000_000)
+    rounds: int = Field(default=5, ge=2, le=1_000)
     threads: int = Field(default=2, ge=1, le=256)
     memory_processes: int = Field(default=3, ge=1, le=20)
     load_test: LoadTest | None = None

@@ -136,7 +136,8 @@ def load_yaml(path: Path) -> Located:
     Raises:
         ConfigError: the file is missing, empty, not UTF-8, larger than
             :data:`MAX_CONFIG_BYTES`, not valid YAML, holds more than one document, has
-            duplicate keys or tab indentation, or its top level is not a mapping. The message
+            duplicate keys or tab indentation, holds a character YAML does not allow (NUL),
+            nests too deeply for the parser, or its top level is not a mapping. The message
             starts with ``file:line:column``.
     """
     try:
@@ -161,7 +162,14 @@ def load_yaml(path: Path) -> Located:
                 location=f"{path}:{lineno}:{len(line) - len(stripped) + 1}",
             )
     doc = Located(path=path, data=None)
-    loader = _CoreSchemaLoader(text)
+    try:
+        loader = _CoreSchemaLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(f"invalid YAML: character U+{code:04X} is not allowed in YAML text",
+                          location=f"{path}:{line}:{column}") from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -174,6 +182,8 @@ def load_yaml(path: Path) -> Located:
         raise ConfigError(f"invalid YAML: {problem}", location=where) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", location=str(path)) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: nested too deeply to read", location=str(path)) from None
     finally:
         loader.dispose()
     if not isinstance(doc.data, dict):
