@@ -165,11 +165,11 @@ def load_yaml(path: Path) -> Located:
     try:
         loader = _CoreSchemaLoader(text)
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
-        line = text.count("\n", 0, exc.position) + 1
+        lineno = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
         code = exc.character if isinstance(exc.character, int) else ord(exc.character)
         raise ConfigError(f"invalid YAML: character U+{code:04X} is not allowed in YAML text",
-                          location=f"{path}:{line}:{column}") from None
+                          location=f"{path}:{lineno}:{column}") from None
     try:
         root = loader.get_single_node()
         if root is None:
