@@ -7,6 +7,7 @@ every interval is the point (gate/verdict/intervals.py has its own tests of the 
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,16 +16,19 @@ from gate.documents import Artifact, FileRecord, Measurements
 
 BASELINE = {"latency_p50_ms": 17.0, "model_memory_bytes": 90e6, "model_size_bytes": 90e6, "nn10_overlap": 1.0}
 PASSING = {"latency_p50_ms": 5.0, "model_memory_bytes": 30e6, "model_size_bytes": 23e6, "nn10_overlap": 0.97}
+#: fast and small but keeps only 80% of the neighbours: FAIL on accuracy-kept
+FAILING_OVERLAP = {**PASSING, "nn10_overlap": 0.80}
 BEFORE_LOAD = 50_000_000.0
 FINGERPRINT: dict[str, Any] = {"id": "fp-test", "cpu_model": "test CPU", "isa": ["avx2", "avx512_vnni"],
                                "usable_cores": 2}
 
 
 def artifact(precision: str = "int8", backend: str = "onnxruntime", files: Sequence[FileRecord] = (),
-             details: dict[str, Any] | None = None) -> Artifact:
-    """An artifact record (no files unless given: the decision skips absent folders)."""
+             details: dict[str, Any] | None = None, size_bytes: int = 1) -> Artifact:
+    """An artifact record: ``files``, else one ``model.onnx`` of ``size_bytes`` (the folder
+    itself is absent, which the evidence chain allows: a decide job holds no baseline)."""
     return Artifact(format="onnx", backend=backend, precision=precision, entry="model.onnx",
-                    files=list(files) or [FileRecord(path="model.onnx", size_bytes=1, sha256="0" * 64)],
+                    files=list(files) or [FileRecord(path="model.onnx", size_bytes=size_bytes, sha256="0" * 64)],
                     details=details or {"method": "dynamic", "per_channel": True})
 
 
@@ -60,9 +64,12 @@ def measurements(model: str, target: str, config_hash: str, candidate: dict[str,
                  primary: str = "nn10_overlap") -> Measurements:
     """A :class:`Measurements` document with the given figures (validated by the model)."""
     base = baseline or BASELINE
+    if overlap is not None:  # the figure is the mean of its item scores, as measured
+        candidate = {**candidate, "nn10_overlap": statistics.fmean(overlap)}
     fp = dict(fingerprint or FINGERPRINT)
-    cand_art = candidate_artifact or artifact()
-    base_art = baseline_artifact or artifact(precision="fp32", details={})
+    # the artifact's files add up to the figure, as in a measured document (gate.verdict.consistency)
+    cand_art = candidate_artifact or artifact(size_bytes=int(candidate["model_size_bytes"]))
+    base_art = baseline_artifact or artifact(precision="fp32", details={}, size_bytes=int(base["model_size_bytes"]))
     sides = {"baseline": samples(base), "candidate": samples(candidate, overlap)}
     doc = {
         "schema": "edge-gate/measurements/v1", "model": model, "target": target, "target_id": target_id,

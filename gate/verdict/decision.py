@@ -51,6 +51,7 @@ from gate.documents import (
 from gate.errors import DocumentError, ExitCode
 from gate.stages.failures import read_failure
 from gate.tasks import get_task
+from gate.verdict.consistency import inconsistency
 from gate.verdict.intervals import judge_interval, rule_interval
 from gate.verdict.pareto import axis_values
 from gate.verdict.release import platform_results
@@ -204,6 +205,13 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
             target, config_hash,
             f"stale measurements: {', '.join(changed)} changed since {rel} was written "
             "(its recorded sha256 differs); run `dvc repro`", str(rel))
+    # a team's plugin metrics (task tensor) are per-item means too, so their intervals resample items
+    stats = {**get_task(loaded.manifest.task).item_statistics, **{k: (k, "mean") for k in loaded.tensor.metrics}}
+    contradiction = inconsistency(doc, model=loaded.manifest.name, target=target.name,
+                                  primary=loaded.manifest.eval.primary, item_statistics=stats)
+    if contradiction:
+        return _target_error(target, config_hash, f"{rel} contradicts itself: {contradiction}; its figures "
+                             "are not what its stage measured (run `dvc repro` again)", str(rel))
     try:
         found = [collapse_note(target.name, doc), _quantization_note(target.name, doc)]
     except (KeyError, TypeError, ValueError) as exc:
@@ -211,8 +219,6 @@ def decide_target(loaded: LoadedManifest, policy: LoadedPolicy, target: Target, 
     notes.extend(n for n in found if n is not None)
     # warnings the measure stage recorded (e.g. a baseline that does not stand for its source)
     notes.extend(n for n in doc.notes if n not in notes)
-    # a team's plugin metrics (task tensor) are per-item means too, so their intervals resample items
-    stats = {**get_task(loaded.manifest.task).item_statistics, **{k: (k, "mean") for k in loaded.tensor.metrics}}
     results = [_rule_result(rule, doc, loaded.manifest.eval.primary, policy, stats) for rule in policy.policy.rules]
     _apply_waivers(results, target, loaded, today, notes)
     return TargetResult(

@@ -95,7 +95,7 @@ class GateRepo:
         registry stores as an artifact folder like any non-ONNX candidate.
         """
         from gate import layout
-        from gate.backends.base import Artifact
+        from gate.backends.base import Artifact, FileRecord
         from gate.config.manifest import load_manifest
         from gate.measure.fingerprint import fingerprint
 
@@ -109,7 +109,12 @@ class GateRepo:
         art = Artifact.describe(cand, fmt=fmt, backend="onnxruntime", precision="int8", entry=f"model.{fmt}",
                                 details={"method": "dynamic", "per_channel": False, "weight_type": "qint8"})
         art.write(cand)
-        base_art = art.model_copy(update={"precision": "fp32", "details": {}})
+        # the baseline folder is absent here (as in a decide job); its record carries the
+        # baseline's size, and the candidate's figure is its real file's, so the document agrees
+        # with itself (gate.verdict.consistency)
+        base_art = art.model_copy(update={"precision": "fp32", "details": {}, "files": [
+            FileRecord(path=f"model.{fmt}", size_bytes=int(BASELINE["model_size_bytes"]), sha256="0" * 64)]})
+        metrics = {**metrics, "model_size_bytes": float(art.size_bytes)}
         fp = fingerprint(threads=2)
         if fingerprint_id is not None:  # as if measured on another host
             fp["id"] = fingerprint_id
