@@ -218,6 +218,9 @@ def read_tensor_data(loaded: Any, key: Literal["data", "calibration"] = "data",
     path = loaded.eval_file(key)
     where = loaded.where("eval", key)
     labels_key = loaded.tensor.labels_key
+    if key == "data" and loaded.manifest.eval.labels is not None and not path.is_dir():
+        raise ConfigError(f"eval.labels (a labels CSV) goes with a folder of images; {path.name} carries its "
+                          f"labels itself, under key {labels_key!r}", location=loaded.where("eval", "labels"))
     if path.is_dir():
         data = _images(loaded, path, sig, key)
     elif path.suffix == ".npy":
@@ -280,6 +283,10 @@ def _check_array(inp: TensorSig, array: np.ndarray, shown: str, where: str) -> N
         if isinstance(want, int) and want != got:
             raise ConfigError(f"{shown} key {inp.name!r} has size {got} on axis {axis}, the model input "
                               f"{inp.shape_text()} fixes {want}", location=where)
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        bad = int(np.flatnonzero(~np.isfinite(array.reshape(array.shape[0], -1)).any(axis=1))[0])
+        raise ConfigError(f"{shown} key {inp.name!r} holds NaN or infinite values (first at item {bad}); "
+                          f"they measure nothing", location=where)
 
 
 def _check_labels(data: TensorData, shown: str, labels_key: str, where: str) -> None:
@@ -321,6 +328,11 @@ def check_tensor_eval(loaded: Any, min_items: int, max_repeat_share: float) -> N
         raise ConfigError(f"metric {bad!r} needs class scores: set tensor.output: logits (the first output's "
                           f"last axis)", location=loaded.where("eval", "metrics"))
     labelled = 0 if data.labels is None else int((data.labels[:, 0] >= 0).sum())
+    classes = sig.outputs[0].shape[-1] if sig.outputs and sig.outputs[0].shape else None
+    if data.labels is not None and loaded.tensor.output == "logits" and isinstance(classes, int) \
+            and int(data.labels.max()) >= classes:
+        raise ConfigError(f"label {int(data.labels.max())} is not a class of the model: its output "
+                          f"{sig.outputs[0].name!r} scores {classes} classes (0 to {classes - 1})", location=where)
     if asked & set(LABELLED) and labelled == 0:
         raise ConfigError("metric 'top1_accuracy' needs labels, and no eval item has one", location=where)
     if labelled and loaded.tensor.output == "logits" and m.eval.primary != "top1_accuracy":

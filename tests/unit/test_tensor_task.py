@@ -356,3 +356,16 @@ def test_a_plugin_metric_may_take_the_labels(tmp_path: Path, monkeypatch: pytest
 
     sys.modules.pop("team_acc", None)
     assert tensor.score(logits, logits, inputs)["top2_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_a_labels_csv_beside_an_npz_is_not_silently_ignored(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An .npz carries its labels under its labels key; a labels CSV named beside it was
+    ignored (even one naming files that do not exist): exit 2 at eval.labels."""
+    manifest = repo / "models/two-input/gate.yaml"
+    (manifest.parent / "labels.csv").write_text("ghost.png,3\n")
+    manifest.write_text(manifest.read_text().replace("  calibration: calibration.npz\n",
+                                                     "  calibration: calibration.npz\n  labels: labels.csv\n"))
+    assert main(["validate", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {manifest}:{manifest_line(manifest, 'labels')}:"), err
+    assert "goes with a folder of images" in err, err

@@ -26,6 +26,9 @@ def main() -> None:
         "no-item-axis": {"sensor.window": window[0], "device-state": state, "labels": labels},
         "count-mismatch": {"sensor.window": window, "device-state": state[:-5], "labels": labels},
         "float-labels": {"sensor.window": window, "device-state": state, "labels": labels.astype(np.float32)},
+        "nan-window": {"sensor.window": np.where(np.arange(window.shape[0])[:, None] == 7, np.nan, window)
+                       .astype(window.dtype), "device-state": state, "labels": labels},
+        "label-out-of-range": {"sensor.window": window, "device-state": state, "labels": labels + 1000},
         "repeated-items": {"sensor.window": np.repeat(window[:30], 2, axis=0),
                            "device-state": np.repeat(state[:30], 2, axis=0), "labels": np.repeat(labels[:30], 2)},
     }
