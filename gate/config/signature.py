@@ -69,8 +69,9 @@ def onnx_signature(path: Path, where: str | None = None) -> Signature:
     """The signature of the ONNX model at ``path`` (weights and external data not loaded).
 
     Raises:
-        ConfigError (at ``where``, else the file): the file is not an ONNX protobuf, or an
-            input or output is not a tensor (sequences and maps are not supported).
+        ConfigError (at ``where``, else the file): the file is not an ONNX protobuf, an
+            input or output is not a tensor (sequences and maps are not supported), or its
+            external data leaves the model's folder or is missing.
     """
     import onnx
     from google.protobuf.message import DecodeError
@@ -93,6 +94,12 @@ def onnx_signature(path: Path, where: str | None = None) -> Signature:
             out.append(_sig(vi))
     if not inputs:
         raise ConfigError(f"the ONNX graph of {path.name} declares no inputs", location=where or str(path))
+    from gate.backends.onnxruntime import external_data_files
+
+    try:  # external data must stay beside the model and exist: checked before anything is built
+        external_data_files(path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path.name}: {exc.message}", location=where or str(path)) from None
     return Signature(inputs=tuple(inputs), outputs=tuple(outputs))
 
 

@@ -369,3 +369,20 @@ def test_a_labels_csv_beside_an_npz_is_not_silently_ignored(repo: Path, capsys: 
     err = capsys.readouterr().err
     assert err.startswith(f"error: {manifest}:{manifest_line(manifest, 'labels')}:"), err
     assert "goes with a folder of images" in err, err
+
+
+def test_external_data_leaving_the_folder_is_refused_at_validate(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An ONNX source whose weights point at ../../../etc/passwd validated (exit 0) and was only
+    refused when the baseline stage ran: now `gate validate` refuses it, exit 2."""
+    import onnx
+
+    manifest = repo / "models/two-input/gate.yaml"
+    model = onnx.load(str(manifest.parent / "model.onnx"))
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value="../../../../../../etc/passwd")
+    onnx.save(model, str(manifest.parent / "model.onnx"))
+    assert main(["validate", str(manifest)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "points outside the model's folder" in err, err
