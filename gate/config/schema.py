@@ -44,7 +44,10 @@ def _printable(value: str) -> str:
     of spaces or zero-width characters names nobody.
     """
     text = value.strip()
-    bad = next((ch for ch in text if unicodedata.category(ch)[0] == "C"), None)
+    # C*: control, format (e.g. U+202E, right-to-left override), unassigned; Zl/Zp: U+2028 and
+    # U+2029, which end a line in editors, browsers and JavaScript renderers of the report
+    bad = next((ch for ch in text if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp")),
+               None)
     if bad is not None:
         raise ValueError(f"must be one line of printable text, found {unicodedata.name(bad, hex(ord(bad)))}"
                          f" (U+{ord(bad):04X})")
