@@ -99,7 +99,8 @@ def onnx_signature(path: Path, where: str | None = None) -> Signature:
     try:  # external data must stay beside the model and exist: checked before anything is built
         external_data_files(path)
     except ConfigError as exc:
-        raise ConfigError(f"{path.name}: {exc.message}", location=where or str(path)) from None
+        problem = exc.message.removeprefix(f"{exc.location}: ") if exc.location else exc.message
+        raise ConfigError(f"{path.name}: {problem}", location=where or str(path)) from None
     return Signature(inputs=tuple(inputs), outputs=tuple(outputs))
 
 

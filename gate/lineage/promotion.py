@@ -75,7 +75,7 @@ def choose(decision: Decision, target: str | None, platform: str | None) -> list
 
     Raises:
         PromotionRefused: the decision, the target or a platform does not pass (exit 1).
-        LineageError: no such target or platform in the decision.
+        ConfigError: no such target or platform in the decision (a usage error, exit 2).
     """
     model = decision.model
     if not passes(decision.verdict):
@@ -85,9 +85,9 @@ def choose(decision: Decision, target: str | None, platform: str | None) -> list
     if target is not None:
         chosen = decision.target(target)
         if chosen is None:
-            raise LineageError(f"the decision for {model} has no target {target!r}")
+            raise ConfigError(f"the decision for {model} has no target {target!r}")
         if platform is not None and chosen.platform != platform:
-            raise LineageError(f"target {target!r} of {model} is on platform {chosen.platform!r}, not {platform!r}")
+            raise ConfigError(f"target {target!r} of {model} is on platform {chosen.platform!r}, not {platform!r}")
         if not passes(chosen.verdict):
             raise PromotionRefused(f"target {target!r} of {model} is {chosen.verdict.value.upper()}; "
                                    "only a passing candidate can be promoted")
@@ -95,7 +95,7 @@ def choose(decision: Decision, target: str | None, platform: str | None) -> list
     releases = decision.releases()
     if platform is not None:
         if decision.platform(platform) is None:
-            raise LineageError(f"the decision for {model} has no platform {platform!r}")
+            raise ConfigError(f"the decision for {model} has no platform {platform!r}")
         if platform not in releases:
             raise PromotionRefused(f"no candidate of {model} ships on platform {platform!r}; nothing can be promoted")
         return [releases[platform]]
