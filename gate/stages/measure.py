@@ -66,7 +66,10 @@ def run_measure(manifest: Path, target_name: str) -> int:
     base_art, cand_art = Artifact.read(base_dir), Artifact.read(cand_dir)
     s = m.measure
     max_rounds = max(s.rounds, policy.policy.statistics.max_rounds)
-    looks = look_schedule(s.rounds, max_rounds)
+    # Looks are planned only when the policy has a latency rule to look at (the extra rounds
+    # are taken for it); otherwise the rounds are fixed and the one look, at decide, may spend
+    # the whole error allowance (gate.verdict.intervals.look_confidence).
+    looks = look_schedule(s.rounds, max_rounds) if undecided(policy, m.input.batch_size, [s.rounds]) else [s.rounds]
     limits = loaded.limits(target.name)
     try:
         doc = _measure(loaded, policy, target, root, limits, max_rounds, looks, base_art, cand_art,

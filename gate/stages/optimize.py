@@ -41,7 +41,8 @@ def build_candidate(manifest: str, target: str, root: str) -> dict[str, Any]:
     if load_points(baseline):
         artifact.write(out)  # the backend opens the candidate from its description
         session = get_backend(t.backend).open(out, loaded.manifest.measure.threads)
-        artifact.details["shape_sweep"] = check_candidate(session.run, baseline)
+        # beside the backend's own conversion sweep (details.shape_sweep, where it keeps one)
+        artifact.details["sweep_against_source"] = check_candidate(session.run, baseline)
     artifact.details["config_hash"] = loaded.config_hash(t.name)
     artifact.details["target_id"] = t.target_id()
     artifact.write(out)

@@ -49,7 +49,8 @@ SCHEMA = "edge-gate/search/v1"
 
 
 #: Builds and measures one target (by name) in the repository at the given root; returns
-#: whether DVC reused every stage from its cache (True) or ran something (False).
+#: whether DVC reused the candidate's own stages (optimize, measure) from its cache (True) or
+#: ran one of them (False).
 Build = Callable[[LoadedManifest, str, Path], bool]
 
 
@@ -79,7 +80,11 @@ def dvc_build(loaded: LoadedManifest, target: str, root: Path) -> bool:
     if code != 0 and any(msg in text for msg in LOCK_MESSAGES):
         raise InfrastructureError("the DVC repository is locked (.dvc/tmp/lock or .dvc/tmp/rwlock)",
                                   hint="wait for the other DVC process; if none runs, remove the lock files")
-    return code == 0 and "Running stage" not in text
+    # reused: DVC ran neither stage of this candidate (the plan check, which reruns after any
+    # manifest edit, and the shared baseline do not make a candidate new)
+    own = (f"Running stage 'optimize-{loaded.manifest.name}-{target}'",
+           f"Running stage 'measure-{loaded.manifest.name}-{target}'")
+    return code == 0 and not any(line in text for line in own)
 
 
 def _rules(result: Any) -> list[dict[str, Any]]:

@@ -129,11 +129,16 @@ def test_pull_request_run_reports_everywhere_and_updates_one_sticky_comment(repo
     assert comment["body"] == f"{marker('model-gate')}\n{(root / 'build/gate-report/comment.md').read_text()}"
 
     # annotations at each target's line of the manifest: an error per failing rule, a warning
-    # per inconclusive one (GitHub shows at most 10 of each), then a summary notice
+    # per inconclusive one, one per platform that ships nothing (GitHub shows at most 10 of
+    # each level), then a summary notice
     lines = {t["target"]: target_line(root, i) for i, t in enumerate(d["targets"])}
+    blocked = {v: [p["platform"] for p in d["platforms"] if p["verdict"] == v] for v in ("fail", "inconclusive")}
     errors = [a for a in result.annotations if a.startswith("::error file=")]
     warnings = [a for a in result.annotations if a.startswith("::warning file=")]
-    assert len(errors) == min(10, len(failing)) and len(warnings) == min(10, len(undecided))
+    assert len(errors) == min(10, len(failing) + len(blocked["fail"]))
+    assert len(warnings) == min(10, len(undecided) + len(blocked["inconclusive"]))
+    for platform in blocked["fail"]:
+        assert any(f"minilm platform {platform}::" in a for a in errors), errors
     for a in errors + warnings:
         assert any(a.startswith(f"::{lvl} file={MANIFEST},line={ln},col=") for lvl in ("error", "warning")
                    for ln in lines.values()), a

@@ -38,7 +38,15 @@ def test_openvino_candidates_are_measured_in_f32_latency_mode_with_an_accuracy_t
     # the shape sweep ran at two sequence lengths and two batch sizes against the ONNX baseline
     sweep = {(r["axis"], r["size"]) for r in art["details"]["shape_sweep"]}
     assert sweep == {("batch", 1), ("batch", 3), ("sequence", 128), ("sequence", 64)}
-    assert min(r["cosine_min"] for r in art["details"]["shape_sweep"]) > 0.9999
+    assert min(r["cosine_min"] for r in art["details"]["shape_sweep"]) > 0.9999  # fp32 conversion
+    # the INT8 candidate on the same swept feeds against the source's outputs: every size within
+    # the slack of its agreement at the measured size (gate.tasks.sweep.check_candidate)
+    against = art["details"]["sweep_against_source"]
+    assert {(r["axis"], r["size"]) for r in against} == sweep
+    first = {}
+    for r in against:
+        first.setdefault(r["axis"], r["cosine_min"])
+        assert 0.9 < r["cosine_min"] and r["cosine_min"] >= first[r["axis"]] - 0.05, against
     stages = {s["stage"].split(" ")[0]: s["metrics"] for s in art["details"]["accuracy_trail"]["stages"]}
     assert list(stages) == ["source", "baseline", "fp32", "candidate"]
     assert stages["source"]["cosine_mean"] > 0.9999 and stages["fp32"]["cosine_mean"] > 0.9999
