@@ -145,12 +145,14 @@ def test_pull_request_run_reports_everywhere_and_updates_one_sticky_comment(repo
     assert any(a.startswith("::notice title=edge-gate::") for a in result.annotations)
 
     junit = ET.parse(root / "build/gate-report/junit.xml").getroot()
-    assert junit.get("tests") == str(len(rules))
-    assert junit.get("failures") == str(len(failing) + len(undecided))  # both block
+    # one case per rule, plus one "release" case per platform (failing where nothing ships)
+    assert junit.get("tests") == str(len(rules) + len(d["platforms"]))
+    blocking = len(blocked["fail"]) + len(blocked["inconclusive"])
+    assert junit.get("failures") == str(len(failing) + len(undecided) + blocking)  # both block
     sarif = json.loads((root / "build/gate-report/edge-gate.sarif").read_text())
     results = sarif["runs"][0]["results"]
-    assert len([r for r in results if r["level"] == "error"]) == len(failing)
-    assert len([r for r in results if r["level"] == "warning"]) == len(undecided)
+    assert len([r for r in results if r["level"] == "error"]) == len(failing) + len(blocked["fail"])
+    assert len([r for r in results if r["level"] == "warning"]) == len(undecided) + len(blocked["inconclusive"])
     assert {r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in results} <= set(lines.values())
 
     # a second push after a rebase onto a newer main: the same comment is updated, not duplicated

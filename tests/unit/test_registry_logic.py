@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from gate.errors import LineageError
+from gate.errors import ConfigError, LineageError
 from gate.documents import Decision, PlatformResult, TargetResult, Verdict
 from gate.errors import PromotionRefused
 from gate.lineage.promotion import check_fresh_decision, choose
@@ -46,7 +46,7 @@ def test_promotion_takes_each_platforms_release_and_refuses_what_does_not_pass()
     assert [t.target for t in choose(passing, "c", None)] == ["c"]  # a named passing alternative
     with pytest.raises(PromotionRefused, match="target 'a' of m is FAIL"):
         choose(passing, "a", None)
-    with pytest.raises(LineageError, match="is on platform 'x86', not 'arm'"):
+    with pytest.raises(ConfigError, match="is on platform 'x86', not 'arm'"):  # a usage error, exit 2
         choose(passing, "c", "arm")
     blocked = decision(Verdict.FAIL, [platforms[0], PlatformResult(platform="arm", verdict=Verdict.FAIL,
                                                                    candidates=["d"])], targets)
