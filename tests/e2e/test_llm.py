@@ -51,6 +51,13 @@ def llm_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     return path, run
 
 
+def _cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
 def _measurements(path: Path, target: str) -> dict:
     return json.loads((path / "build/gate/smollm2/targets" / target / "measurements.json").read_text())
 
@@ -103,6 +110,17 @@ def test_llamacpp_q4_k_m_records_types_and_opt_in(llm_repo: tuple[Path, object])
     assert len(samples["memory"]["baseline"]) == m["settings"]["memory_processes"]
     assert m["baseline"]["fingerprint"]["id"] == m["candidate"]["fingerprint"]["id"]
     assert m["candidate"]["metrics"]["latency_p50_ms"] > 0
+    # which kernels ran: the build's own report. The Makefile builds for this CPU's flags
+    # (scripts/llama_cpp_cmake_args.py), so AVX-512 kernels are in exactly when the CPU has them,
+    # and AMX never is (advertised here, not enabled).
+    cpu = _cpu_flags()
+    for side in ("baseline", "candidate"):
+        runtime = m[side]["runtime"]
+        features = set(runtime["cpu_features"].split())
+        assert runtime["system_info"].startswith("CPU") and features
+        assert ("AVX2" in features) == ("avx2" in cpu)
+        assert ("AVX512" in features) == ("avx512f" in cpu)
+        assert not any(f.startswith("AMX") for f in features)
 
 
 def test_mlx_4bit_is_faithful_to_the_same_baseline(llm_repo: tuple[Path, object]) -> None:

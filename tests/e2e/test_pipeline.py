@@ -66,6 +66,12 @@ def test_decision_values_follow_from_the_measurements(minilm_repo) -> None:  # t
         assert s["model_memory_bytes"] == int(statistics.median(per_process))
         lat = s["latency"]
         assert 0 < lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"]
+        # what the side cost the stage, per phase (wall seconds): the timed rounds take at least
+        # the time their samples add up to
+        cost = s["timing"]["measure_s"]
+        assert set(cost) == {"start_and_load", "timed_rounds", "eval", "memory_processes"}
+        assert cost["timed_rounds"] >= sum(map(sum, rounds[side])) / 1000 and cost["eval"] > 0
+        assert cost["memory_processes"] > 0  # two further fresh processes
     assert m["settings"]["interleaved"] is True and m["settings"]["threads"] == 2
     assert m["fingerprint"]["cpu_model"] and isinstance(m["fingerprint"]["isa"], list)
     assert {"onnxruntime", "python", "edge-gate"} <= set(m["versions"])
@@ -74,6 +80,7 @@ def test_decision_values_follow_from_the_measurements(minilm_repo) -> None:  # t
     assert artifact["precision"] == "fp32" and artifact["details"]["conversion_fidelity"]["cosine_min"] > 0.9999
     report = (root / "build/gate/minilm/report.md").read_text()
     assert "speed-up" in report and decision["verdict"].upper() in report
+    assert "measurement cost (s: start and load, timed rounds, eval, memory processes)" in report
 
 
 def test_certificate_and_production_readiness_rules(minilm_repo) -> None:  # type: ignore[no-untyped-def]

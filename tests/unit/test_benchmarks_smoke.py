@@ -29,14 +29,16 @@ def run_script(name: str, *args: str) -> str:
 
 
 def test_every_benchmark_has_a_smoke_test() -> None:
-    covered = {"noise_harness.py", "openvino_benchmark_app.py", "ort_iobinding.py", "llamacpp_perf.py", "overhead.py"}
+    covered = {"noise_harness.py", "openvino_benchmark_app.py", "ort_iobinding.py", "llamacpp_perf.py", "overhead.py",
+               "llamacpp_builds.py"}
     assert {p.name for p in BENCH.glob("*.py")} == covered
 
 
 def test_noise_harness_prints_its_table() -> None:
-    out = run_script("noise_harness.py", "--runs", "2")
+    out = run_script("noise_harness.py", "--runs", "2", "--boundary-runs", "2")
     rows = re.findall(r"^\s+(\d\.\d\d) \|", out, flags=re.MULTILINE)
     assert rows == ["1.50", "1.60", "1.80", "1.90", "2.00", "2.10", "2.20", "2.50", "3.00"], out
+    assert re.search(r"2\.00 on 2 further seeds \(2\.\.3\): \d PASS, rate [0-9.]+, one-sided 95% upper bound", out), out
 
 
 def tiny_onnx_artifact(tmp_path: Path) -> tuple[Path, Path]:
@@ -73,6 +75,20 @@ def test_llamacpp_perf_prints_the_ratio() -> None:
     ratio = re.search(r"ratio gate / llama.cpp: ([0-9.]+)", out)
     assert ratio is not None and float(ratio.group(1)) > 0, out
     assert "decode steps counted [4, 4]" in out, out  # llama.cpp counted exactly the timed steps
+
+
+def test_llamacpp_builds_quantizes_and_compares(tmp_path: Path) -> None:
+    # the installed build under two names: the table, the per-round ratios and each build's kernels
+    out = run_script("llamacpp_builds.py", "--quantize", str(smollm2_gguf()), "--types", "Q8_0",
+                     "--out", str(tmp_path))
+    q8 = tmp_path / "SmolLM2-135M-Instruct.Q4_1.Q8_0.gguf"
+    assert out.strip() == str(q8) and q8.stat().st_size > 1e8
+    out = run_script("llamacpp_builds.py", "--build", "a=", "--build", "b=", "--model", f"q8={q8}",
+                     "--rounds", "2", "--runs", "1", "--prompt-tokens", "8", "--generate-tokens", "4")
+    rows = re.findall(r"^q8 +(a|b) +median +([0-9.]+) tokens/s .* vs a: ([0-9.]+)", out, flags=re.MULTILINE)
+    assert [r[0] for r in rows] == ["a", "b"] and all(float(r[1]) > 0 for r in rows), out
+    assert rows[0][2] == "1.000", out
+    assert re.search(r"^build a: .*AVX", out, flags=re.MULTILINE), out
 
 
 def test_overhead_prints_every_command() -> None:
