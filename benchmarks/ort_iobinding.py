@@ -130,6 +130,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=300, help="timed runs per block, each side")
     p.add_argument("--repeats", type=int, default=7, help="alternating blocks of each side")
     args = p.parse_args()
+    # absolute: the runtime's own tool runs in a scratch folder, the worker may too
+    args.artifact, args.inputs = args.artifact.resolve(), args.inputs.resolve()
 
     from gate.tasks import get_task
 

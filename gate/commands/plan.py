@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     from gate.config.loading import load_pair
-    from gate.plan.dvcfile import ensure_dvc_config, find_manifests, write_plan
+    from gate.plan.dvcfile import check_unique_names, ensure_dvc_config, find_manifests, write_plan
 
     root = args.root.resolve()
     paths = args.manifests or find_manifests(root)
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"no gate.yaml manifests under {root}")
         return ExitCode.BAD_INPUT
     pairs = [load_pair(p) for p in paths]
+    check_unique_names([m for m, _ in pairs])
     if args.verify:
         return _verify(pairs, root)
     if args.matrix:

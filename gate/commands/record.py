@@ -2,7 +2,8 @@
 
 Recording the same commit and manifest again updates the same runs and versions. Nothing is
 written while the evidence chain is broken (:func:`gate.lineage.evidence.verify_decision`:
-a measured file changed, or deciding again gives another verdict): exit 3. A passing
+a measured file changed, a candidate that ships is missing, or deciding again gives another
+verdict): exit 3. A passing
 decision also points alias ``candidate`` at its recommended candidate.
 """
 
@@ -43,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
     pairs = [load_pair(p, args.policy) for p in paths]  # every input is valid before recording
     for loaded, policy in pairs:
         model = loaded.manifest.name
-        verify_decision(root, loaded, policy, read_decision(root, model))
+        decision = read_decision(root, model)
+        # a candidate that ships must be there to be registered (promotion needs its version)
+        ships = [p["release"] for p in decision.get("platforms") or [] if p.get("release")]
+        verify_decision(root, loaded, policy, decision, promote=ships)
         with progress.step(f"{model}: recording lineage in MLflow"):
             with stdout_to_stderr(), mlflow_failures("gate record"):
                 result = record(root, model, eval_source=loaded.eval_path())

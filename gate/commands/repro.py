@@ -21,11 +21,6 @@ from pathlib import Path
 
 from gate.errors import BackendError, ConfigError, ExitCode, InfrastructureError
 
-#: What DVC prints when another process holds the repository lock (``.dvc/tmp/lock``) or
-#: the read-write lock of a stage's outputs (``.dvc/tmp/rwlock``: "'out' is busy, it is
-#: being blocked by: (PID n): dvc repro", exit 255).
-LOCK_MESSAGES = ("Unable to acquire lock", "is locked", "lock is held", "is busy, it is being blocked by")
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("repro", help="run the planned DVC stages (dvc repro --keep-going); exit 4 if DVC is locked")
@@ -52,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     code = proc.wait()
     if code == 0:
         return ExitCode.PASS
+    from gate.plan.dvcfile import LOCK_MESSAGES
+
     text = "".join(seen[-50:])
     if any(msg in text for msg in LOCK_MESSAGES):
         raise InfrastructureError(

@@ -16,7 +16,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def run(args: argparse.Namespace) -> int:
     from gate.config.loading import load_any
 
+    manifests = []
     for path in args.paths:
         kind = load_any(path)
+        if kind == "manifest":
+            manifests.append(path)
         print(f"{path}: valid {kind}")
+    if len(manifests) > 1:  # validated together: they must also plan together
+        from gate.config.loading import load_pair
+        from gate.plan.dvcfile import check_unique_names
+
+        check_unique_names([load_pair(p)[0] for p in manifests])
     return ExitCode.PASS

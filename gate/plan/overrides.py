@@ -77,5 +77,23 @@ def apply_override(manifest: Path, override: Override) -> str:
     text = manifest.read_text()
     node = _find(yaml.compose(text, Loader=yaml.SafeLoader), override.keys, str(manifest))
     start, end = node.start_mark.index, node.end_mark.index
-    manifest.write_text(text[:start] + override.value + text[end:])
+    manifest.write_text(text[:start] + render_scalar(override.value, f"-S {'.'.join(override.keys)}") + text[end:])
     return text
+
+
+def render_scalar(value: str, shown: str) -> str:
+    """``value`` as one plain YAML scalar for the manifest's text: parsed as YAML and written
+    back by the YAML emitter, so what lands in the file is exactly one value (no anchor,
+    alias, tag, comment, second key or block that the raw text could smuggle in).
+
+    Raises:
+        ConfigError: ``value`` is not YAML or not a single scalar (a mapping or a list).
+    """
+    try:
+        parsed = yaml.safe_load(value) if value else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{shown}: {value!r} is not a YAML value ({str(exc).splitlines()[0]})") from None
+    if isinstance(parsed, (dict, list)) or not isinstance(parsed, (str, int, float, bool, type(None))):
+        raise ConfigError(f"{shown}: {value!r} is not one value (a mapping, list or other YAML structure)")
+    rendered: str = yaml.safe_dump([parsed], default_flow_style=True, width=1 << 30).strip()
+    return rendered[1:-1]  # the flow sequence's brackets

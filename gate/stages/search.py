@@ -63,7 +63,7 @@ def dvc_build(loaded: LoadedManifest, target: str, root: Path) -> bool:
     Raises:
         InfrastructureError: dvc is missing, or another (or a dead) DVC process holds the lock.
     """
-    from gate.commands.repro import LOCK_MESSAGES
+    from gate.plan.dvcfile import LOCK_MESSAGES
 
     dvc = shutil.which("dvc")
     if dvc is None:

@@ -107,6 +107,26 @@ def _two_level_resample(
     return drawn.reshape(resamples, n * size), picks
 
 
+#: Resamples a percentile interval needs beyond each of its bounds before it may decide: a
+#: bound further out than that is the resamples' extremes, not the level asked for.
+MIN_TAIL_RESAMPLES = 10
+#: The most resamples an interval of latency rounds draws to reach :data:`MIN_TAIL_RESAMPLES`
+#: (drawn in chunks of the policy's resample count, so memory stays that of one chunk).
+MAX_RESAMPLES = 200_000
+
+
+def resamples_for(confidence: float, resamples: int) -> int:
+    """Resamples for a two-sided ``confidence`` percentile interval: the policy's ``resamples``,
+    raised until each tail holds :data:`MIN_TAIL_RESAMPLES` (a sequential look early in the
+    alpha spending asks for 99.97% and more: 2,000 resamples leave 0.35 of one in its tail),
+    at most :data:`MAX_RESAMPLES`. Efron & Tibshirani (1993, ch. 19) on the replications a
+    percentile interval needs: the further out the level, the more."""
+    tail = (1.0 - confidence) / 2.0
+    if tail <= 0:
+        return MAX_RESAMPLES
+    return int(min(MAX_RESAMPLES, max(resamples, np.ceil(MIN_TAIL_RESAMPLES / tail))))
+
+
 def rounds_interval_stat(
     compare: Compare, baseline_rounds: Sequence[Sequence[float]], candidate_rounds: Sequence[Sequence[float]],
     statistic: Statistic, *, confidence: float, resamples: int, seed: int,
@@ -117,8 +137,12 @@ def rounds_interval_stat(
 
     ``baseline_rounds[r]`` and ``candidate_rounds[r]`` are the samples of round ``r`` (ms).
     ``by_row``, if given, computes ``statistic`` of every row of a 2-D array at once (the
-    same values, faster). A ``confidence`` whose tail holds less than one resample gives the
-    interval (-inf, inf): INCONCLUSIVE, never a decision on the resamples' extremes.
+    same values, faster). The interval draws :func:`resamples_for` resamples (``resamples``
+    at the policy's usual levels; more, in chunks of ``resamples``, at the extreme levels of
+    early sequential looks). A ``confidence`` whose tails would still hold fewer than
+    :data:`MIN_TAIL_RESAMPLES` resamples, or less than the share ``n ** (1 - n)`` of
+    resamples that draw one of the ``n`` rounds every time, gives the interval (-inf, inf):
+    INCONCLUSIVE, never a decision on the resamples' extremes.
 
     Raises:
         ValueError: no rounds, an empty round, or mismatched round counts.
@@ -130,23 +154,36 @@ def rounds_interval_stat(
     if any(len(r) == 0 for r in (*base, *cand)):
         raise ValueError("a round has no samples")
     point = compare_value(compare, statistic(np.concatenate(cand)), statistic(np.concatenate(base)))
-    rng = np.random.default_rng(seed)
-    b_side, c_side = _two_level_resample(base, rng, resamples), None
-    rng_c = np.random.default_rng([seed, 1])
-    c_side = _two_level_resample(cand, rng_c, resamples, picks=b_side[1])
+    total = resamples_for(confidence, resamples)
+    tail, n = (1.0 - confidence) / 2.0, len(base)
+    if tail * total < MIN_TAIL_RESAMPLES * (1 - 1e-9) or tail < float(n) ** (1 - n):  # 1e-9: float rounding
+        # a percentile further out than the resamples can place is the sample's extreme, not
+        # the level asked for; and one further out than the share of resamples that draw a
+        # single round n times (n ** (1 - n): 0.16% of them with 5 rounds) is that round's
+        # own figure: with few rounds a cluster bootstrap cannot place extreme tails
+        # (Cameron, Gelbach & Miller 2008, Review of Economics and Statistics 90(3):414-427).
+        # Such a look cannot decide. Seen here without the second condition: a true 2.0x
+        # passed at the 5-round look (99.97%) in 2 of 400 simulated runs.
+        return Interval(point, -np.inf, np.inf, confidence,
+                        f"not resolved: {n} rounds and {total} resamples cannot give a {confidence:.5%} "
+                        f"percentile interval", total)
+
     def rows(a: np.ndarray) -> np.ndarray:
         return by_row(a) if by_row is not None else np.apply_along_axis(statistic, 1, a)
 
-    stats = _formula(compare, rows(c_side[0]), rows(b_side[0]))
-    if (1.0 - confidence) / 2.0 * resamples < 1.0:
-        # a percentile further out than one resample in the tail is the sample's extreme, not
-        # the level asked for: such a look cannot decide (a sequential look late in the alpha
-        # spending asks for 99.9% and more)
-        return Interval(point, -np.inf, np.inf, confidence,
-                        f"not resolved: {resamples} resamples cannot give a {confidence:.4%} percentile interval",
-                        resamples)
-    low, high = _percentiles(stats, confidence)
-    return Interval(point, low, high, confidence, "two-level paired bootstrap over rounds and samples", resamples)
+    rng = np.random.default_rng(seed)
+    rng_c = np.random.default_rng([seed, 1])
+    chunks = []
+    for start in range(0, total, resamples):  # the first chunk is the policy's usual draw
+        k = min(resamples, total - start)
+        b_side = _two_level_resample(base, rng, k)
+        c_side = _two_level_resample(cand, rng_c, k, picks=b_side[1])
+        chunks.append(_formula(compare, rows(c_side[0]), rows(b_side[0])))
+    low, high = _percentiles(np.concatenate(chunks), confidence)
+    method = "two-level paired bootstrap over rounds and samples"
+    if total > resamples:
+        method += f" ({total} resamples for this level)"
+    return Interval(point, low, high, confidence, method, total)
 
 
 def paired_interval(
@@ -191,25 +228,39 @@ def per_look_confidence(confidence: float, looks: int) -> float:
     return 1.0 - (1.0 - confidence) / max(1, looks)
 
 
-#: Exponent of the alpha-spending function ``alpha * t ** SPENDING_RHO`` (:func:`spent_alpha`).
-#: 2 sits between Pocock-like (1: spend early, decide clear cases at the first looks) and
-#: O'Brien-Fleming-like (3 and more: keep almost all alpha for the last look); chosen with
-#: ``benchmarks/noise_harness.py``, where it decides a true 2.5x at 5-10 rounds and a true 2.2x
-#: by the last look while never passing 2.0x.
+#: Exponent of the alpha-spending function after the first look (:func:`spent_alpha`). 2 sits
+#: between Pocock-like (1: spend early) and O'Brien-Fleming-like (3 and more: keep almost all
+#: alpha for the last look); chosen with ``benchmarks/noise_harness.py``, where it decides a
+#: true 2.2x by the last look in 39 of 40 runs.
 SPENDING_RHO = 2.0
+#: Share of the error allowance the first look spends. A clear-cut candidate (a true 2.5x or
+#: 1.6x against 2.0) is decided there, after the manifest's ``measure.rounds``; with ``t**2``
+#: alone the first of 5 looks over 60 rounds would spend 0.035%, a level 5 rounds cannot
+#: resolve (:func:`rounds_interval_stat`), so every candidate paid for at least 10 rounds.
+FIRST_LOOK_SHARE = 0.1
 
 
-def spent_alpha(fraction: float, alpha: float) -> float:
-    """Error allowance spent by information fraction ``fraction`` (0-1): ``alpha * t**2``.
+def spent_alpha(fraction: float, alpha: float, first: float = 0.0) -> float:
+    """Error allowance spent by information fraction ``fraction`` (0-1) when the first look is
+    at fraction ``first``: ``alpha * FIRST_LOOK_SHARE`` at the first look, then the power
+    family over the rest, ``alpha * (s + (1 - s) * ((t - first) / (1 - first)) ** 2)``
+    (``s`` = :data:`FIRST_LOOK_SHARE`), reaching ``alpha`` at 1. With ``first`` 0 (or 1: one
+    look) it is ``alpha * t ** 2``.
 
     The power family of alpha-spending functions of Kim & DeMets (1987), "Design and analysis
     of group sequential tests based on the type I error spending rate function", Biometrika
     74(1):149-154, for the spending approach of Lan & DeMets (1983), "Discrete sequential
-    boundaries for clinical trials", Biometrika 70(3):659-663. Here the information fraction
-    is rounds taken / the most rounds the measurement may take.
+    boundaries for clinical trials", Biometrika 70(3):659-663; any non-decreasing function
+    from 0 to ``alpha`` keeps the bound of :func:`look_confidence`. Here the information
+    fraction is rounds taken / the most rounds the measurement may take.
     """
     t = min(1.0, max(0.0, fraction))
-    return float(alpha * t ** SPENDING_RHO)
+    if not 0.0 < first < 1.0:
+        return float(alpha * t ** SPENDING_RHO)
+    if t < first:
+        return float(alpha * FIRST_LOOK_SHARE * t / first)
+    rest = (t - first) / (1.0 - first)
+    return float(alpha * (FIRST_LOOK_SHARE + (1.0 - FIRST_LOOK_SHARE) * rest ** SPENDING_RHO))
 
 
 def look_confidence(confidence: float, looks_planned: Sequence[int], rounds: int) -> float:
@@ -219,7 +270,8 @@ def look_confidence(confidence: float, looks_planned: Sequence[int], rounds: int
     rounds the measurement may take); every planned look below ``rounds`` was taken before
     this one (the measurement stops at the first decided look, or earlier when its time budget
     runs out, between two looks). The look spends ``spent_alpha(rounds / max) -
-    spent_alpha(previous look / max)`` of the error allowance ``alpha = 1 - confidence``.
+    spent_alpha(previous look / max)`` of the error allowance ``alpha = 1 - confidence``, the
+    first look at fraction ``looks_planned[0] / max``.
 
     Why this is sound: a wrong PASS or FAIL at some look means some look's interval missed the
     truth, so by the union bound (Bonferroni) the chance of any wrong decision is at most the
@@ -229,9 +281,10 @@ def look_confidence(confidence: float, looks_planned: Sequence[int], rounds: int
     clears a threshold (optional stopping) would not keep this bound: seen here, 5 wrong
     decisions in 20 simulated runs on the threshold with a 95% look every round.
 
-    Spending little at early looks keeps most of the allowance for the last one, so a
-    candidate near the bar is decided with fewer runs than an even split over the looks needs
-    (even split over 5 looks: 1% per look; here 0.035%, 0.1%, 0.4%, 1.7%, 2.8%).
+    The first look spends enough to decide clear-cut candidates; spending little at the next
+    looks keeps most of the allowance for the last ones, so a candidate near the bar is
+    decided with fewer runs than an even split over the looks needs (even split over 5 looks:
+    1% per look; here, looks at 5, 10, 20, 40 and 60 rounds: 0.5%, 0.04%, 0.3%, 1.5%, 2.7%).
 
     Raises:
         ValueError: no planned looks, or ``rounds`` < 1.
@@ -240,8 +293,8 @@ def look_confidence(confidence: float, looks_planned: Sequence[int], rounds: int
         raise ValueError("a look needs planned looks and at least one round")
     most = max(looks_planned[-1], rounds)
     previous = max((look for look in looks_planned if look < rounds), default=0)
-    alpha = 1.0 - confidence
-    level = spent_alpha(rounds / most, alpha) - spent_alpha(previous / most, alpha)
+    alpha, first = 1.0 - confidence, looks_planned[0] / most
+    level = spent_alpha(rounds / most, alpha, first) - spent_alpha(previous / most, alpha, first)
     return 1.0 - level
 
 

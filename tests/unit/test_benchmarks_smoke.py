@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks"
 
 
-def run_script(name: str, *args: str) -> str:
+def run_script(name: str, *args: str, cwd: Path = REPO) -> str:
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's gate, also from a worktree
-    proc = subprocess.run([sys.executable, str(BENCH / name), *args], cwd=REPO, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, str(BENCH / name), *args], cwd=cwd, capture_output=True, text=True,
                           check=False, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return proc.stdout
@@ -30,7 +30,7 @@ def run_script(name: str, *args: str) -> str:
 
 def test_every_benchmark_has_a_smoke_test() -> None:
     covered = {"noise_harness.py", "openvino_benchmark_app.py", "ort_iobinding.py", "llamacpp_perf.py", "overhead.py",
-               "llamacpp_builds.py"}
+               "llamacpp_builds.py", "pairing_cost.py"}
     assert {p.name for p in BENCH.glob("*.py")} == covered
 
 
@@ -47,6 +47,31 @@ def tiny_onnx_artifact(tmp_path: Path) -> tuple[Path, Path]:
     ov_tiny.export(base / "model.onnx", dynamic=False)
     Artifact.describe(base, fmt="onnx", backend="onnxruntime", precision="fp32", entry="model.onnx").write(base)
     return base, ov_tiny.inputs_npz(tmp_path / "inputs.npz")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_pairing_cost_measures_both_designs(tmp_path: Path) -> None:
+    import shutil
+
+    from gate import layout
+
+    base = tmp_path / "made" / "baseline"
+    ov_tiny.export(base / "model.onnx", dynamic=True)  # the eval set has other lengths than the latency input
+    Artifact.describe(base, fmt="onnx", backend="onnxruntime", precision="fp32", entry="model.onnx").write(base)
+    inputs = ov_tiny.inputs_npz(tmp_path / "made" / "inputs.npz")
+    repo = tmp_path / "repo"
+    shutil.copytree(base, repo / layout.baseline_dir("tiny"))
+    shutil.copy(inputs, repo / layout.inputs_file("tiny"))
+    for target in ("a", "b"):
+        shutil.copytree(base, repo / layout.candidate_dir("tiny", target))
+    out = run_script("pairing_cost.py", str(repo), "--model", "tiny", "--rounds", "2", "--runs-per-round", "3",
+                     "--warmup", "1", "--repeats", "2")
+    for repeat, design in ((1, "pairs"), (1, "stream"), (2, "stream"), (2, "pairs")):
+        assert re.search(rf"repeat {repeat} {design} *: +[0-9.]+ s measured, of which the baseline's workers", out), out
+    assert re.search(r"stream / pairs: [0-9.]+", out), out
+    # the same artifact on both sides: a speed-up near 1 with an interval, per candidate and design
+    rows = re.findall(r"^(a|b) +(pairs|stream) +repeat \d: speed-up ([0-9.]+) \[", out, flags=re.MULTILINE)
+    assert len(rows) == 8 and all(0.2 < float(r[2]) < 5 for r in rows), out
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -106,8 +131,10 @@ def test_openvino_benchmark_app_prints_the_ratio(tmp_path: Path) -> None:
                        primary_metric="nn10_overlap")
     ir = tmp_path / "ir"
     get_backend("openvino").make_baseline(base / "model.onnx", ctx, ir).write(ir)
-    out = run_script("openvino_benchmark_app.py", str(ir), "--inputs", str(inputs), "--task", "sentence-embedding",
-                     "--seconds", "1", "--runs", "20", "--repeats", "1")
+    # relative paths, as `make bench` passes them (benchmark_app runs in a scratch folder)
+    out = run_script("openvino_benchmark_app.py", os.path.relpath(ir, tmp_path), "--inputs",
+                     os.path.relpath(inputs, tmp_path), "--task", "sentence-embedding",
+                     "--seconds", "1", "--runs", "20", "--repeats", "1", cwd=tmp_path)
     ratio = re.search(r"ratio gate / benchmark_app: ([0-9.]+)", out)
     assert ratio is not None and float(ratio.group(1)) > 0, out
     assert "'timed_call': 'bind'" in out, out

@@ -81,6 +81,21 @@ def test_exp_override_replaces_one_scalar_and_keeps_comments(repo: Path) -> None
         parse_override("params.yaml:minilm.measure.rounds=3")
 
 
+def test_exp_override_writes_exactly_one_value(repo: Path) -> None:
+    # hostile -S text: what lands in the manifest is the YAML emitter's rendering of one scalar
+    manifest = repo / "models/minilm/gate.yaml"
+    key = "minilm.targets.ov-int8.recipe.calibration_size"
+    apply_override(manifest, parse_override(f"{key}=&a 64"))
+    assert "calibration_size: 64\n" in manifest.read_text() and "&a" not in manifest.read_text()
+    for value in ("*a", "1\nmeasure: {rounds: 2}", "[1, 2]", "{a: 1}", "!!python/object/apply:os.system [id]"):
+        before = manifest.read_text()
+        with pytest.raises(ConfigError, match=r"is not (one value|a YAML value)"):
+            apply_override(manifest, parse_override(f"{key}={value}"))
+        assert manifest.read_text() == before
+    apply_override(manifest, parse_override(f"{key}=it's # not a comment in the file"))
+    assert "calibration_size: it's\n" in manifest.read_text()
+
+
 def test_exp_run_refuses_an_invalid_value_and_restores_the_manifest(repo: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     manifest = repo / "models/minilm/gate.yaml"

@@ -51,6 +51,23 @@ def test_symlinked_eval_data_outside_the_repository(tmp_path: Path) -> None:
         load_manifest(repo / "models" / "tiny" / "gate.yaml")
 
 
+def test_two_manifests_with_one_name_are_refused_together(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # a pull request adding a second manifest named like the team's would share its stages,
+    # build folders, CI legs and MLflow runs: validate, plan and the CI matrix all refuse it
+    repo = make_repo(tmp_path)
+    (repo / "models" / "copy").mkdir()
+    for folder in ("tiny", "copy"):
+        (repo / "models" / folder / "gate.yaml").write_text(manifest_text("../../sentences.txt"))
+    first, second = (str(repo / "models" / f / "gate.yaml") for f in ("tiny", "copy"))
+    assert main(["validate", first]) == main(["validate", second]) == 0
+    capsys.readouterr()
+    for argv in (["validate", first, second], ["plan", "--matrix", "--root", str(repo), first, second]):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        assert err.count("\n") == 1 and "is also used by" in err and first in err and "include" not in out
+
+
 def test_dotdot_eval_path(tmp_path: Path) -> None:
     repo = make_repo(tmp_path)
     (repo / "models" / "tiny" / "gate.yaml").write_text(manifest_text("../../../outside.txt"))

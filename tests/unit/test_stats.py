@@ -15,9 +15,11 @@ from gate.verdict.intervals import (
     look_schedule,
     paired_interval,
     per_look_confidence,
+    resamples_for,
     rounds_interval,
     spent_alpha,
 )
+from gate.verdict.intervals import FIRST_LOOK_SHARE
 from gate.verdict.rules import Verdict
 from gate.verdict.synthetic import simulate
 
@@ -101,11 +103,14 @@ def test_alpha_spending_never_spends_more_than_alpha() -> None:
     assert looks == [5, 10, 20, 40, 60]
     levels = [1 - look_confidence(0.95, looks, n) for n in looks]
     assert sum(levels) == pytest.approx(0.05)  # the union bound telescopes to alpha
-    assert levels == sorted(levels)  # little early, most at the last look
-    assert levels[0] == pytest.approx(0.05 * (5 / 60) ** 2)
+    # the first look spends a tenth (clear cases stop there), then little, most at the last look
+    assert levels[0] == pytest.approx(0.05 * FIRST_LOOK_SHARE) and levels[1] < levels[0]
+    assert levels[1:] == sorted(levels[1:])
+    # a 5-round look at that level is resolvable (each tail beyond 5 ** -4 of the resamples)
+    assert (1 - levels[0]) < 1 - 2 * 5.0 ** -4
     # the time budget ran out at 33 rounds, between the looks at 20 and 40: that look spends
     # what the spending function allows from 20 to 33, and never more than alpha in all
-    between = spent_alpha(33 / 60, 0.05) - spent_alpha(20 / 60, 0.05)
+    between = spent_alpha(33 / 60, 0.05, 5 / 60) - spent_alpha(20 / 60, 0.05, 5 / 60)
     assert 1 - look_confidence(0.95, looks, 33) == pytest.approx(between)
     assert look_confidence(0.95, [7], 7) == pytest.approx(0.95)  # one planned look: the policy's level
     with pytest.raises(ValueError):
@@ -114,11 +119,34 @@ def test_alpha_spending_never_spends_more_than_alpha() -> None:
 
 def test_a_level_the_resamples_cannot_resolve_decides_nothing() -> None:
     rng = np.random.default_rng(3)
-    base = [list(20 * rng.lognormal(0, 0.05, 20)) for _ in range(5)]
-    cand = [list(5 * rng.lognormal(0, 0.05, 20)) for _ in range(5)]
-    # 4x faster, clearly; but a 99.99% interval from 1000 resamples would be their extremes
-    iv = rounds_interval("speedup", base, cand, 50, confidence=0.9999, resamples=1000, seed=0)
+    base = [list(20 * rng.lognormal(0, 0.05, 20)) for _ in range(8)]
+    cand = [list(5 * rng.lognormal(0, 0.05, 20)) for _ in range(8)]
     rule = Rule(id="r", metric="latency_p50_ms", compare="speedup", min=2.0)
-    assert judge_interval(rule, iv) is Verdict.INCONCLUSIVE
-    assert judge_interval(rule, rounds_interval("speedup", base, cand, 50, confidence=0.99, resamples=1000,
+    # 4x faster, clearly; a 99.99% interval needs 200,000 resamples for 10 in each tail, and
+    # draws them (an early sequential look asks for such levels)
+    assert resamples_for(0.9999, 1000) == 200_000 and resamples_for(0.95, 1000) == 1000
+    iv = rounds_interval("speedup", base, cand, 50, confidence=0.9999, resamples=1000, seed=0)
+    assert judge_interval(rule, iv) is Verdict.PASS and iv.resamples == 200_000 and "200000 resamples" in iv.method
+    # beyond what MAX_RESAMPLES can place in a tail: the resamples' extremes, never a decision
+    iv = rounds_interval("speedup", base, cand, 50, confidence=1 - 1e-5, resamples=1000, seed=0)
+    assert judge_interval(rule, iv) is Verdict.INCONCLUSIVE and iv.method.startswith("not resolved")
+    # 5 rounds: a tail below 5 ** -4 (the resamples that draw one round five times) is that
+    # round's own figure, whatever the resample count; 99% is fine
+    five_b, five_c = base[:5], cand[:5]
+    iv = rounds_interval("speedup", five_b, five_c, 50, confidence=0.9999, resamples=1000, seed=0)
+    assert judge_interval(rule, iv) is Verdict.INCONCLUSIVE and "5 rounds" in iv.method
+    assert judge_interval(rule, rounds_interval("speedup", five_b, five_c, 50, confidence=0.99, resamples=1000,
                                                 seed=0)) is Verdict.PASS
+
+
+def test_extra_resamples_keep_the_policy_level_draw() -> None:
+    # at the policy's usual level nothing changes; at an extreme level the interval is wider
+    # and its first chunk is the usual draw (same seed, same streams)
+    rng = np.random.default_rng(5)
+    base = [list(20 * rng.lognormal(0, 0.2, 20)) for _ in range(8)]
+    cand = [list(9 * rng.lognormal(0, 0.2, 20)) for _ in range(8)]
+    usual = rounds_interval("speedup", base, cand, 50, confidence=0.95, resamples=500, seed=2)
+    assert usual.resamples == 500 and "resamples for this level" not in usual.method
+    extreme = rounds_interval("speedup", base, cand, 50, confidence=0.999, resamples=500, seed=2)
+    assert extreme.resamples == 20_000
+    assert extreme.low < usual.low < usual.value < usual.high < extreme.high

@@ -35,8 +35,10 @@ def test_changed_bytes_figures_or_verdicts_are_refused(new_repo) -> None:  # typ
     assert versions(repo) == []
 
     shutil.rmtree(cand)
-    promote = repo.gate("promote", check=False)
-    assert promote.returncode == 3 and "measured candidate folder" in promote.stderr and "is missing" in promote.stderr
+    for command in ("record", "promote"):  # the candidate that ships: record would register no version
+        refused = repo.gate(command, check=False)
+        assert refused.returncode == 3 and "measured candidate folder" in refused.stderr, refused.stderr
+        assert "is missing" in refused.stderr
     shutil.copytree(saved, cand)
 
     measurements = cand.parent / "measurements.json"
