@@ -68,9 +68,9 @@ $(BENCH)/.built: $(STAMP)
 
 define bench_model
 	$(BENCH_ENV) $(BIN)/python benchmarks/openvino_benchmark_app.py $(BENCH)/build/gate/$(1)/targets/ov-int8/candidate \
-	  --inputs $(BENCH)/build/gate/$(1)/inputs.npz --task $(BENCH_TASK_$(1))
+	  --inputs $(BENCH)/build/gate/$(1)/inputs.npz --task $(BENCH_TASK_$(1)) --repeats 15
 	$(BENCH_ENV) $(BIN)/python benchmarks/ort_iobinding.py $(BENCH)/build/gate/$(1)/baseline \
-	  --inputs $(BENCH)/build/gate/$(1)/inputs.npz --task $(BENCH_TASK_$(1))
+	  --inputs $(BENCH)/build/gate/$(1)/inputs.npz --task $(BENCH_TASK_$(1)) --repeats 15
 
 endef
 
