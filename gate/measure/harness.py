@@ -27,7 +27,7 @@ from typing import IO, Any
 from gate.errors import MeasurementError
 from gate.measure.summary import summarize_latency
 from gate.stages.isolation import signal_name, tail, tree_rss_bytes
-from gate.verdict.intervals import look_schedule
+from gate.verdict.looks import look_schedule
 
 #: Seconds between two reads of a worker's memory while waiting for its reply.
 WATCH_S = 0.25
@@ -187,7 +187,7 @@ def measure_group(
     ``timed_runs`` is the total per artifact for the first ``rounds`` rounds, split evenly (at
     least one run a round). After them, while ``more_rounds({"baseline": ..., "candidate":
     ...})`` says some candidate's figures cannot decide yet, extra rounds of the same size run
-    up to the next look of :func:`gate.verdict.intervals.look_schedule` (rounds doubling up to
+    up to the next look of :func:`gate.verdict.looks.look_schedule` (rounds doubling up to
     ``max_rounds``), until ``time_budget_s`` seconds of extra rounds are spent; every side
     takes every round, so all sides keep the same round count. Memory is read in the main
     worker and in ``memory_processes - 1`` further fresh workers per side, each loading the

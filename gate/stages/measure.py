@@ -52,7 +52,7 @@ def run_measure(manifest: Path, target_name: str) -> int:
     from gate.documents import Measurements
     from gate.plan.dvcfile import check_fresh
     from gate.stages.failures import clear_failure, record_failure
-    from gate.verdict.intervals import look_schedule
+    from gate.verdict.looks import look_schedule
 
     loaded, policy = load_pair(manifest)
     root = Path.cwd()
@@ -68,7 +68,7 @@ def run_measure(manifest: Path, target_name: str) -> int:
     max_rounds = max(s.rounds, policy.policy.statistics.max_rounds)
     # Looks are planned only when the policy has a latency rule to look at (the extra rounds
     # are taken for it); otherwise the rounds are fixed and the one look, at decide, may spend
-    # the whole error allowance (gate.verdict.intervals.look_confidence).
+    # the whole error allowance (gate.verdict.looks.look_confidence).
     looks = look_schedule(s.rounds, max_rounds) if undecided(policy, m.input.batch_size, [s.rounds]) else [s.rounds]
     limits = loaded.limits(target.name)
     try:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gate.config.policy import Rule
-from gate.verdict.intervals import Interval, judge_interval, look_confidence, look_schedule, rounds_interval
+from gate.verdict.intervals import Interval, judge_interval, rounds_interval
+from gate.verdict.looks import look_confidence, look_schedule
 from gate.verdict.rules import Verdict
 
 
@@ -37,8 +38,8 @@ def simulate(
     """Simulate one target's speed-up rule (``speedup >= threshold``) on a noisy runner.
 
     Looks at the interval after ``rounds`` rounds and then at each count of
-    :func:`gate.verdict.intervals.look_schedule`, stopping at the first look that is not INCONCLUSIVE;
-    every look uses :func:`gate.verdict.intervals.look_confidence` and the same resamples and seed
+    :func:`gate.verdict.looks.look_schedule`, stopping at the first look that is not INCONCLUSIVE;
+    every look uses :func:`gate.verdict.looks.look_confidence` and the same resamples and seed
     as the verdict, so the look that stops and the verdict agree. ``max_rounds`` defaults to the
     policy's default (:class:`gate.config.policy.Statistics`).
     """

@@ -11,15 +11,11 @@ from gate.config.policy import Rule
 from gate.verdict.intervals import (
     Interval,
     judge_interval,
-    look_confidence,
-    look_schedule,
     paired_interval,
-    per_look_confidence,
     resamples_for,
     rounds_interval,
-    spent_alpha,
 )
-from gate.verdict.intervals import FIRST_LOOK_SHARE
+from gate.verdict.looks import FIRST_LOOK_SHARE, look_confidence, look_schedule, per_look_confidence, spent_alpha
 from gate.verdict.rules import Verdict
 from gate.verdict.synthetic import simulate
 
